@@ -1,0 +1,386 @@
+"""vid2vid (Wang et al., NeurIPS 2018) as in imaginaire: a SPADE generator driven by the previous frames.
+
+Frame 0 is generated from the label alone (a coarse map of the label, or a learned constant for pose
+models, up-sampled through SPADE residual blocks). Every later frame encodes the previous generated
+frame with SPADE blocks conditioned on the previous label, then decodes with the current label.
+Once ``num_frames_G - 1`` previous frames exist, a flow head predicts the flow from the last
+previous frame to the current one and an occlusion mask; the warped frame and the mask are embedded
+and added as a second SPADE input in the last ``multi_spade_layers`` up blocks.
+
+Streaming use is a step function; the state keeps the last ``num_frames_G - 1`` labels and outputs:
+
+>>> import torch
+>>> cfg = Vid2VidConfig.tiny(label_channels=4, output_size=(32, 64))
+>>> model = Vid2VidGenerator(cfg).eval()
+>>> state = model.initial_state()
+>>> for t in range(3):
+...     out, state = model.step({"label": torch.rand(1, 4, 32, 64)}, state)
+>>> out["image"].shape, out["flow"].shape, state.prev_images.shape
+(torch.Size([1, 3, 32, 64]), torch.Size([1, 2, 32, 64]), torch.Size([1, 2, 3, 32, 64]))
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .flow import FlowNetConfig, TemporalFlowHead, warp
+from .layers import ConvBlock, LinearBlock, ResBlock
+from .registry import register_model
+from .video_layers import LabelEmbedder
+
+__all__ = [
+    "EmbedConfig", "PoseLabelConfig", "Vid2VidConfig", "Vid2VidState", "Vid2VidGenerator",
+    "valid_pose_labels", "push_frame",
+]
+
+
+@dataclass
+class EmbedConfig:
+    """A label / warped-image embedding network (imaginaire's ``embed`` sections)."""
+
+    num_filters: int = 32             # channels at full resolution
+    max_num_filters: int = 1024       # channel cap
+    num_downsamples: int = 5          # stride-2 convs
+    kernel_size: int = 3              # conv kernel
+    weight_norm: str = "spectral"     # weight norm (training only)
+    norm: str = "none"                # normalisation of the convs
+    arch: str = "encoderdecoder"      # encoder | encoderdecoder | unet
+
+    def build(self, in_channels: int, num_hyper_layers: int = 0) -> LabelEmbedder:
+        return LabelEmbedder(in_channels, self.num_filters, self.max_num_filters, self.num_downsamples,
+                             self.kernel_size, self.weight_norm, self.norm, self.arch, num_hyper_layers)
+
+
+@dataclass
+class PoseLabelConfig:
+    """How pose labels are filtered before use (imaginaire's ``data.for_pose_dataset``).
+
+    ``pose_type='open'`` drops the 3 DensePose channels in front; ``remove_face_labels`` paints the
+    DensePose face parts (ids 23, 24) as background (-1) in the current and previous labels.
+    """
+
+    pose_type: str = "both"           # both | open
+    remove_face_labels: bool = False  # hide DensePose face parts
+
+
+def valid_pose_labels(labels: torch.Tensor | None, cfg: PoseLabelConfig | None,
+                      remove_face: bool = True) -> torch.Tensor | None:
+    """Apply :class:`PoseLabelConfig` to labels [..., C, H, W] (C includes 3 DensePose channels first)."""
+    if labels is None or cfg is None:
+        return labels
+    if cfg.pose_type == "open":
+        return labels[..., 3:, :, :]
+    if cfg.remove_face_labels and remove_face:
+        dense, rest = labels[..., :3, :, :], labels[..., 3:, :, :]
+        part = (dense[..., 2:3, :, :] / 2 + 0.5) * 24
+        face = (((part > 22.9) & (part < 23.1)) | ((part > 23.9) & (part < 24.1))).to(labels.dtype)
+        return torch.cat([dense * (1 - face) - face, rest], dim=-3)
+    return labels
+
+
+def push_frame(history: torch.Tensor | None, frame: torch.Tensor, keep: int) -> torch.Tensor:
+    """Append ``frame`` [N,C,H,W] to ``history`` [N,T,C,H,W], keeping the newest ``keep`` frames."""
+    frame = frame.unsqueeze(1)
+    if history is None or keep <= 0:
+        return frame if keep > 0 else frame[:, :0]
+    if history.shape[1] >= keep:
+        history = history[:, history.shape[1] - keep + 1:]
+    return torch.cat([history, frame], dim=1)
+
+
+@dataclass
+class Vid2VidConfig:
+    """vid2vid generator (street: label maps; pose: drawn OpenPose/DensePose maps).
+
+    Defaults are imaginaire's Cityscapes project config at 512x1024.
+    """
+
+    label_channels: int = 35           # channels of the input label map
+    image_channels: int = 3            # channels of the output image
+    output_size: tuple[int, int] = (512, 1024)  # (H, W) the model was trained at; fixes the bottleneck size
+    num_frames_G: int = 3              # frames the generator sees (current + num_frames_G - 1 previous)
+    num_layers: int = 7                # up blocks after the bottleneck (the bottleneck is H / 2**num_layers)
+    num_downsamples_img: int = 4       # down blocks that encode the previous frame
+    num_filters: int = 32              # channels at full resolution
+    max_num_filters: int = 1024        # channel cap
+    kernel_size: int = 3               # conv kernel
+    weight_norm: str = "spectral"      # weight norm of the main branch (training only)
+    spade_norm: str = "instance"       # SPADE's parameter-free normalisation
+    spade_hidden: Any = 0              # SPADE hidden channels (int, or one per conditional input)
+    spade_kernel_size: int = 1         # SPADE modulation conv kernel
+    style_dims: int = 256              # length of the (all-zero) code a pose model starts from
+    use_segmap_as_input: bool = True   # frame 0 starts from the label map (street) instead of a code (pose)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
+    flow: FlowNetConfig = field(default_factory=lambda: FlowNetConfig(num_downsamples=5, flow_multiplier=40))
+    spade_combine: bool = True         # warped frame enters as SPADE input (else a mask blend)
+    multi_spade_layers: int = 3        # how many of the last up blocks see the warped frame
+    warp_embed: EmbedConfig = field(default_factory=lambda: EmbedConfig(arch="unet"))
+    pose: PoseLabelConfig | None = None  # set for pose models
+
+    @classmethod
+    def from_imaginaire(cls, cfg: dict) -> "Vid2VidConfig":
+        """Our config from an imaginaire YAML (as a dict) of ``imaginaire.generators.vid2vid``."""
+        return cls(**vid2vid_fields_from_imaginaire(cfg))
+
+    @classmethod
+    def tiny(cls, **kw: Any) -> "Vid2VidConfig":
+        """A few-channel config for tests (32x64 by default)."""
+        small = dict(output_size=(32, 64), num_layers=4, num_downsamples_img=2, num_filters=4, max_num_filters=16,
+                     embed=EmbedConfig(num_filters=4, max_num_filters=16, num_downsamples=2),
+                     flow=FlowNetConfig(num_filters=4, max_num_filters=16, num_downsamples=2, num_res_blocks=1,
+                                        flow_multiplier=10),
+                     multi_spade_layers=2, warp_embed=EmbedConfig(num_filters=4, num_downsamples=2, arch="unet"))
+        small.update(kw)
+        return cls(**small)
+
+    def channels(self, level: int) -> int:
+        return min(self.max_num_filters, self.num_filters * 2 ** level)
+
+    def cond_dims(self, level: int) -> list[int]:
+        """Channels of the SPADE inputs of a block at ``level`` (label embedding, then warped frame)."""
+        j = min(level, self.embed.num_downsamples)
+        ch = [min(self.max_num_filters, self.embed.num_filters * 2 ** j)]
+        return ch * 2 if j < self.multi_spade_layers and self.spade_combine else ch
+
+    @property
+    def num_res_blocks(self) -> int:
+        return int(math.ceil((self.num_layers - self.num_downsamples_img) / 2.0) * 2)
+
+    @property
+    def bottleneck_size(self) -> tuple[int, int]:
+        h, w = self.output_size
+        return h // 2 ** self.num_layers, w // 2 ** self.num_layers
+
+
+@dataclass
+class Vid2VidState:
+    """What a vid2vid stream carries between frames: the last ``num_frames_G - 1`` labels and outputs."""
+
+    prev_labels: torch.Tensor | None = None   # [N, t, C, H, W], t <= num_frames_G - 1
+    prev_images: torch.Tensor | None = None   # [N, t, 3, H, W], generated frames
+    frame_index: int = 0                      # frames generated since the last reset
+
+
+@register_model("vid2vid", Vid2VidConfig)
+class Vid2VidGenerator(nn.Module):
+    """vid2vid generator. ``forward`` is one imaginaire-style call; ``step`` is the streaming form."""
+
+    def __init__(self, cfg: Vid2VidConfig):
+        super().__init__()
+        self.config = cfg
+        k, pad = cfg.kernel_size, cfg.kernel_size // 2
+        self.label_embedding = cfg.embed.build(cfg.label_channels)
+        for i in range(cfg.num_layers, -1, -1):
+            setattr(self, f"up_{i}", self._spade_block(cfg.channels(i + 1), cfg.channels(i), i))
+        self.conv_img = ConvBlock(cfg.num_filters, cfg.image_channels, k, padding=pad, activation="leakyrelu",
+                                  order="AC")
+        bottom = cfg.channels(cfg.num_layers + 1)
+        sh, sw = cfg.bottleneck_size
+        if cfg.use_segmap_as_input:
+            self.fc = ConvBlock(cfg.label_channels, bottom, 3, padding=1)
+        else:
+            self.fc = LinearBlock(cfg.style_dims, bottom * sh * sw)
+        # Temporal part: encoder of the previous frame, residual blocks, flow head, warp embedding.
+        self.down_first = ConvBlock(cfg.image_channels, cfg.num_filters, k, padding=pad)
+        for i in range(cfg.num_downsamples_img + 1):
+            setattr(self, f"down_{i}", self._spade_block(cfg.channels(i), cfg.channels(i + 1), i))
+        res_ch = cfg.channels(cfg.num_downsamples_img + 1)
+        for i in range(cfg.num_res_blocks):
+            setattr(self, f"res_{i}", self._spade_block(res_ch, res_ch, cfg.num_downsamples_img + 1))
+        self.flow_network_temp = TemporalFlowHead(cfg.flow, cfg.label_channels, cfg.image_channels, cfg.num_frames_G)
+        if cfg.spade_combine:
+            self.img_prev_embedding = cfg.warp_embed.build(cfg.image_channels + 1)
+
+    def _spade_cond_dims(self, level: int) -> list[int]:
+        return self.config.cond_dims(level)
+
+    def _spade_block(self, in_ch: int, out_ch: int, level: int) -> ResBlock:
+        cfg = self.config
+        params = dict(cond_dims=self._spade_cond_dims(level), num_filters=cfg.spade_hidden,
+                      kernel_size=cfg.spade_kernel_size, norm=cfg.spade_norm)
+        return ResBlock(in_ch, out_ch, cfg.kernel_size, padding=cfg.kernel_size // 2, weight_norm=cfg.weight_norm,
+                        norm="spatially_adaptive", norm_params=params, activation="leakyrelu", order="NACNAC")
+
+    # ---- one frame -------------------------------------------------------------------------------
+    def _check_label(self, label: torch.Tensor) -> None:
+        if label.dim() != 4 or label.shape[1] != self.config.label_channels:
+            raise ValueError(f"label: expected [N, {self.config.label_channels}, H, W], found {list(label.shape)}")
+
+    def _first_frame_features(self, label: torch.Tensor, cond_now: list[torch.Tensor]) -> torch.Tensor:
+        cfg = self.config
+        sh, sw = cfg.bottleneck_size
+        if cfg.use_segmap_as_input:
+            x = self.fc(F.interpolate(label, size=(sh, sw), mode="nearest"))
+        else:
+            # imaginaire starts pose models from an all-zero code, so only the fc bias matters.
+            z = label.new_zeros(label.shape[0], cfg.style_dims)
+            x = self.fc(z).view(label.shape[0], -1, sh, sw)
+        for i in range(cfg.num_layers, cfg.num_downsamples_img, -1):
+            x = getattr(self, f"up_{i}")(x, cond_now[min(cfg.embed.num_downsamples, i)])
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+        return x
+
+    def _encode_previous(self, prev_image: torch.Tensor, prev_label: torch.Tensor,
+                         cond_now: list[torch.Tensor]) -> torch.Tensor:
+        cfg = self.config
+        nde = cfg.embed.num_downsamples
+        cond_prev = self.label_embedding(prev_label)
+        x = self.down_first(prev_image)
+        for i in range(cfg.num_downsamples_img + 1):
+            x = getattr(self, f"down_{i}")(x, cond_prev[min(nde, i)])
+            if i != cfg.num_downsamples_img:
+                x = F.avg_pool2d(x, kernel_size=3, stride=2, padding=1)
+        j = min(nde, cfg.num_downsamples_img + 1)
+        for i in range(cfg.num_res_blocks):
+            x = getattr(self, f"res_{i}")(x, cond_prev[j] if i < cfg.num_res_blocks // 2 else cond_now[j])
+        return x
+
+    def _extra_cond(self, level: int, warp_prev: bool, cond_img: list[torch.Tensor] | None,
+                    guidance: torch.Tensor | None) -> list[torch.Tensor]:
+        """Extra SPADE inputs of main-branch block ``level`` (wc-vid2vid adds guidance here)."""
+        if warp_prev and level < self.config.multi_spade_layers and cond_img is not None:
+            return [cond_img[min(level, self.config.embed.num_downsamples)]]
+        return []
+
+    def forward(self, label: torch.Tensor, prev_labels: torch.Tensor | None = None,
+                prev_images: torch.Tensor | None = None, guidance: torch.Tensor | None = None) -> dict[str, Any]:
+        """One frame: ``label`` [N,C,H,W], ``prev_labels`` [N,t,C,H,W] and ``prev_images`` [N,t,3,H,W] or None.
+
+        Returns ``image`` [N,3,H,W] in [-1, 1], and ``flow``, ``occlusion_mask``, ``warped_image``
+        (None until ``num_frames_G - 1`` previous frames are given).
+        """
+        cfg = self.config
+        self._check_label(label)
+        n, _, h, w = label.shape
+        first = prev_images is None
+        label = valid_pose_labels(label, cfg.pose)
+        prev_labels = valid_pose_labels(prev_labels, cfg.pose)
+        cond_now = self.label_embedding(label)
+        if first:
+            x = self._first_frame_features(label, cond_now)
+        else:
+            x = self._encode_previous(prev_images[:, -1], prev_labels[:, -1], cond_now)
+
+        flow = mask = warped = cond_img = None
+        warp_prev = not first and prev_labels.shape[1] == cfg.num_frames_G - 1
+        if warp_prev:
+            flow, mask = self.flow_network_temp(torch.cat([prev_labels.reshape(n, -1, h, w), label], dim=1),
+                                                prev_images.reshape(n, -1, h, w))
+            warped = warp(prev_images[:, -1], flow)
+            if cfg.spade_combine:
+                cond_img = self.img_prev_embedding(torch.cat([warped, mask], dim=1))
+
+        for i in range(cfg.num_downsamples_img, -1, -1):
+            cond = [cond_now[min(i, cfg.embed.num_downsamples)]]
+            cond += self._extra_cond(i, warp_prev, cond_img, guidance)
+            x = getattr(self, f"up_{i}")(x, *cond)
+            if i != 0:
+                x = F.interpolate(x, scale_factor=2, mode="nearest")
+        image = torch.tanh(self.conv_img(x))
+        if warp_prev and not cfg.spade_combine:
+            image = image * mask + warped * (1 - mask)
+        return {"image": image, "flow": flow, "occlusion_mask": mask, "warped_image": warped}
+
+    # ---- streaming -------------------------------------------------------------------------------
+    def initial_state(self) -> Vid2VidState:
+        """The state at the start of a stream (and after a discontinuity)."""
+        return Vid2VidState()
+
+    def reset(self, state: Vid2VidState | None = None) -> Vid2VidState:
+        """A fresh state; call on a scene cut, seek or new stream."""
+        return self.initial_state()
+
+    def step(self, conditions: dict[str, torch.Tensor] | torch.Tensor,
+             state: Vid2VidState | None = None) -> tuple[dict[str, Any], Vid2VidState]:
+        """Generate one frame from ``conditions['label']`` [N,C,H,W] and advance the state.
+
+        The label must be at the model's size (``cfg.output_size``); fitting other sizes is the
+        generator stage's job.
+        """
+        state = state if state is not None else self.initial_state()
+        label = conditions["label"] if isinstance(conditions, dict) else conditions
+        out = self(label, state.prev_labels, state.prev_images, **self._step_extras(conditions))
+        return out, self._advance(state, label, out["image"])
+
+    def _step_extras(self, conditions: Any) -> dict[str, Any]:
+        return {}
+
+    def _advance(self, state: Vid2VidState, label: torch.Tensor, image: torch.Tensor) -> Vid2VidState:
+        keep = self.config.num_frames_G - 1
+        return replace(state, prev_labels=push_frame(state.prev_labels, label, keep),
+                       prev_images=push_frame(state.prev_images, image.detach(), keep),
+                       frame_index=state.frame_index + 1)
+
+
+def _get(d: dict | None, key: str, default: Any) -> Any:
+    if not d:
+        return default
+    value = d.get(key, default)
+    return default if value is None else value
+
+
+def output_size_from_imaginaire(data: dict) -> tuple[int, int]:
+    """(H, W) of imaginaire's validation crop / resize, which fixes vid2vid's bottleneck size."""
+    aug = _get(_get(data, "val", {}), "augmentations", {})
+    for key in ("center_crop_h_w", "resize_h_w"):
+        if key in aug:
+            h, w = str(aug[key]).split(",")
+            return int(h), int(w)
+    if "output_h_w" in data:
+        h, w = str(data["output_h_w"]).split(",")
+        return int(h), int(w)
+    from vidsynth.errors import VidsynthError
+    raise VidsynthError("the imaginaire config gives no output size (data.val.augmentations.resize_h_w or "
+                        "center_crop_h_w); add one")
+
+
+def embed_from_imaginaire(emb: dict | None, default_arch: str = "encoderdecoder") -> EmbedConfig:
+    return EmbedConfig(num_filters=_get(emb, "num_filters", 32), max_num_filters=_get(emb, "max_num_filters", 1024),
+                       num_downsamples=_get(emb, "num_downsamples", 5), kernel_size=_get(emb, "kernel_size", 3),
+                       weight_norm=_get(emb, "weight_norm_type", "spectral"),
+                       norm=_get(emb, "activation_norm_type", "none"), arch=_get(emb, "arch", default_arch))
+
+
+def pose_from_imaginaire(data: dict) -> PoseLabelConfig | None:
+    pose = data.get("for_pose_dataset")
+    if pose is None:
+        return None
+    return PoseLabelConfig(pose_type=_get(pose, "pose_type", "both"),
+                           remove_face_labels=bool(_get(pose, "remove_face_labels", False)))
+
+
+def vid2vid_fields_from_imaginaire(cfg: dict) -> dict[str, Any]:
+    """Field values of :class:`Vid2VidConfig` from an imaginaire config dict (shared with wc-vid2vid)."""
+    from .imaginaire import image_channels, label_channels
+
+    gen, data = cfg["gen"], cfg["data"]
+    flow = _get(gen, "flow", {})
+    norm_params = _get(gen, "activation_norm_params", {})
+    msc = _get(flow, "multi_spade_combine", None)
+    return dict(
+        label_channels=label_channels(data), image_channels=image_channels(data),
+        output_size=output_size_from_imaginaire(data), num_frames_G=_get(data, "num_frames_G", 3),
+        num_layers=_get(gen, "num_layers", 7), num_downsamples_img=_get(gen, "num_downsamples_img", 4),
+        num_filters=_get(gen, "num_filters", 32), max_num_filters=_get(gen, "max_num_filters", 1024),
+        kernel_size=_get(gen, "kernel_size", 3), weight_norm=_get(gen, "weight_norm_type", "spectral"),
+        spade_norm=_get(norm_params, "activation_norm_type", "sync_batch"),
+        spade_hidden=_get(norm_params, "num_filters", 0), spade_kernel_size=_get(norm_params, "kernel_size", 3),
+        style_dims=_get(gen, "style_dims", 256), use_segmap_as_input=bool(_get(gen, "use_segmap_as_input", False)),
+        embed=embed_from_imaginaire(_get(gen, "embed", {})),
+        flow=FlowNetConfig(num_filters=_get(flow, "num_filters", 32), max_num_filters=_get(flow, "max_num_filters", 1024),
+                           num_downsamples=_get(flow, "num_downsamples", 5),
+                           num_res_blocks=_get(flow, "num_res_blocks", 6), kernel_size=_get(flow, "kernel_size", 3),
+                           norm=_get(flow, "activation_norm_type", "sync_batch"),
+                           weight_norm=_get(flow, "weight_norm_type", "spectral"),
+                           flow_multiplier=_get(flow, "flow_output_multiplier", 20)),
+        spade_combine=bool(msc) if "multi_spade_combine" in flow else True,
+        multi_spade_layers=_get(msc, "num_layers", 3) if isinstance(msc, dict) else 3,
+        warp_embed=embed_from_imaginaire(_get(msc, "embed", {}) if isinstance(msc, dict) else {}, "unet"),
+        pose=pose_from_imaginaire(data),
+    )
