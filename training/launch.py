@@ -1,0 +1,106 @@
+"""``run()``: one training run from a config, a data folder and an output folder — one process or many.
+
+Under ``torchrun`` every process calls the same ``run()``; the process group, the device and each
+rank's share of the data follow from the environment, nothing else changes.
+
+>>> # from vidsynth.training import run
+>>> # run("spade_tiny", data="data/street", out="runs/spade")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from vidsynth.errors import VidsynthError
+
+from . import checkpoint as ckpt
+from .config import TrainConfig, load_config
+from .datasets import build_dataset
+from .distributed import init_distributed, shutdown_distributed
+from .models import build_networks, trainer_class, trainer_family
+from .trainers.base import seed_everything
+
+
+def load_init_weights(path: str, model: str) -> dict:
+    """The generator weights of a model file (ours, safetensors) for ``--init`` fine-tuning."""
+    if not os.path.isfile(path):
+        raise VidsynthError(f"the --init model file {path!r} does not exist; give a .safetensors model file "
+                            "(convert an imaginaire checkpoint first with `vidsynth convert`)")
+    try:
+        from vidsynth.networks.model_file import load_model
+
+        net = load_model(path)
+        name = getattr(net, "model_name", model)
+        if name != model:
+            raise VidsynthError(f"the --init file {path} holds a {name!r} model but the config trains {model!r}; "
+                                "use a model file of the same model")
+        return net.state_dict()
+    except ImportError:
+        from safetensors.torch import load_file
+
+        return load_file(path)
+
+
+def export_model(generator, cfg: TrainConfig, path: str) -> str:
+    """Write the trained generator as our model file (safetensors, name + config in the metadata)."""
+    try:
+        from vidsynth.networks.model_file import save_model
+    except ImportError:
+        save_model = None
+    if save_model is not None and hasattr(generator, "config"):
+        tmp = path + ".tmp.safetensors"
+        save_model(generator, tmp)
+        os.replace(tmp, path)
+        return path
+    from safetensors.torch import save_file
+
+    meta = {"format": "vidsynth-model", "format_version": "1", "model": cfg.model,
+            "config": json.dumps(cfg.generator)}
+    state = {k: v.detach().contiguous().cpu() for k, v in generator.state_dict().items()}
+    ckpt.atomic_write(path, lambda tmp: save_file(state, tmp, metadata=meta))
+    return path
+
+
+def run(config: str | TrainConfig, data: str, out: str, resume: str | None = None, init: str | None = None,
+        device: str | None = None, progress: bool = True, max_iter: int | None = None) -> dict:
+    """Train the model a config describes on the folder ``data``; write logs, checkpoints and the model file
+    to ``out``.
+
+    ``resume``: a run folder (or checkpoint file) to continue exactly where it stopped (usually ``out``).
+    ``init``: a model file whose generator weights start the run (fine-tuning). ``max_iter`` overrides
+    ``trainer.max_iter``. Returns {'model_file', 'iteration', 'losses'} (the last iteration's losses).
+    """
+    cfg = load_config(config) if isinstance(config, str) else config
+    if max_iter is not None:
+        cfg.trainer.max_iter = int(max_iter)
+    if resume and init:
+        raise VidsynthError("--resume and --init exclude each other: resume continues a run, init starts a new one")
+    if cfg.data.type != trainer_family(cfg.model) and not (cfg.data.type == "paired_videos" and trainer_family(cfg.model) == "few_shot_videos"):
+        raise VidsynthError(f"model {cfg.model!r} trains on data.type {trainer_family(cfg.model)!r}; the config says "
+                            f"{cfg.data.type!r}")
+    if not resume and ckpt.latest_checkpoint(out) is not None and not os.path.isfile(out):
+        raise VidsynthError(f"{out} already holds a training run; continue it with --resume {out}, or pick another --out")
+    info = init_distributed(device)
+    try:
+        seed_everything(cfg.trainer.seed)  # identical initial weights on every rank
+        generator, discriminator = build_networks(cfg)
+        dataset = build_dataset(data, cfg.data, seed=cfg.trainer.seed, train=True)
+        trainer = trainer_class(cfg.model)(cfg, generator, discriminator, dataset, out, info, progress=progress)
+        if resume:
+            trainer.resume(resume)
+        else:
+            if init:
+                trainer.load_init(load_init_weights(init, cfg.model), init)
+            seed_everything(cfg.trainer.seed + 1 + info.rank)  # per-rank randomness for the run itself
+            if info.is_main:
+                os.makedirs(out, exist_ok=True)
+                with open(os.path.join(out, "config.json"), "w") as f:
+                    json.dump(cfg.to_dict(), f, indent=1)
+        trainer.train()
+        model_file = None
+        if info.is_main:
+            model_file = export_model(trainer.inference_generator(), cfg, os.path.join(out, "model.safetensors"))
+        return {"model_file": model_file, "iteration": trainer.iteration, "losses": trainer.last_losses}
+    finally:
+        shutdown_distributed()

@@ -1,0 +1,56 @@
+"""Paired image-to-image training: label map → image (pix2pixHD, SPADE).
+
+Losses (imaginaire's recipe): multi-scale GAN, discriminator feature matching, perceptual, KL of the
+style encoder (SPADE with an image encoder), and an optional L1 to the real image (``l1``; off in the
+papers' configs, useful for the tiny CPU configs whose perceptual network is a small fixed one).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..losses import discriminator_loss, feature_matching_loss, generator_loss, kl_loss
+from .base import Trainer
+from .calls import call_discriminator, call_generator
+
+
+class PairedImageTrainer(Trainer):
+    """Batches hold ``label`` (B,C,H,W network input) and ``images`` (B,3,H,W in [-1, 1])."""
+
+    default_loss_weights = {"gan": 1.0, "feature_matching": 10.0, "perceptual": 0.0, "kl": 0.05, "l1": 0.0}
+
+    def generate(self, G, batch):
+        return call_generator(self.cfg.model, G, batch)
+
+    def discriminate(self, D, batch, images):
+        return call_discriminator(self.cfg.model, D, batch, images)
+
+    def discriminator_losses(self, batch):
+        with torch.no_grad():
+            fake = self.generate(self.G_raw, batch)["fake_images"].detach()
+        real_out = self.discriminate(self.D, batch, batch["images"])
+        fake_out = self.discriminate(self.D, batch, fake)
+        return {"gan": discriminator_loss(real_out, fake_out, self.cfg.trainer.gan_mode)}
+
+    def generator_losses(self, batch):
+        out = self.generate(self.G, batch)
+        fake = out["fake_images"]
+        # the discriminator module itself, not its DDP wrapper: its gradients are not wanted here
+        fake_out = self.discriminate(self.D_raw, batch, fake)
+        terms = {"gan": generator_loss(fake_out, self.cfg.trainer.gan_mode)}
+        if self.weights.get("feature_matching", 0) > 0:
+            with torch.no_grad():
+                real_out = self.discriminate(self.D_raw, batch, batch["images"])
+            terms["feature_matching"] = feature_matching_loss(fake_out, real_out)
+        if self.perceptual is not None:
+            terms["perceptual"] = self.perceptual(fake, batch["images"])
+        if out.get("mu") is not None and self.weights.get("kl", 0) > 0:
+            terms["kl"] = kl_loss(out["mu"], out["logvar"])
+        if self.weights.get("l1", 0) > 0:
+            terms["l1"] = (fake.float() - batch["images"].float()).abs().mean()
+        return terms
+
+    def sample_images(self, batch):
+        net = self.inference_generator()
+        fake = self.generate(net, batch)["fake_images"]
+        return {"real": batch["images"], "fake": fake}
