@@ -317,6 +317,10 @@ def convert_state(model: nn.Module, ckpt: Mapping[str, torch.Tensor], ema: bool 
     hook = _KEY_HOOKS.get(getattr(model, "model_name", ""))
     if hook is not None:
         state = hook(state, model.config)
+    # Some models differ between imaginaire's training and EMA copies beyond weights (fs-vid2vid's eps).
+    adapt = getattr(model, "adapt_to_imaginaire_layout", None)
+    if adapt is not None:
+        adapt(layout)
     state = fold_weight_norm_keys(state, model)
     return state, layout
 

@@ -45,6 +45,20 @@ def relative_error(ours: torch.Tensor, ref: torch.Tensor) -> float:
     return float((ours - ref).abs().max()) / (scale if scale > 0 else 1.0)
 
 
+def training_checkpoint(case_dir: str) -> dict:
+    """``net_G`` as imaginaire's trainer saves it (``module.module.*`` + ``module.averaged_model.*``),
+    rebuilt from the harness's bare weight files, so the converter's real layout handling is exercised."""
+    net_g = {"module.module." + k: v for k, v in
+             torch.load(os.path.join(case_dir, "weights_G.pt"), weights_only=True).items()}
+    ema_path = os.path.join(case_dir, "weights_G_ema.pt")
+    if os.path.exists(ema_path):
+        net_g.update({"module.averaged_model." + k: v for k, v in torch.load(ema_path, weights_only=True).items()})
+        net_g["module.num_updates_tracked"] = torch.tensor(1)
+    else:
+        net_g = {"module." + k[len("module.module."):]: v for k, v in net_g.items()}
+    return {"net_G": net_g}
+
+
 def build_model(case_dir: str, imaginaire_root: str, ema: bool):
     schema = json.load(open(os.path.join(case_dir, "schema.json")))
     io = torch.load(os.path.join(case_dir, "io.pt"), weights_only=True)
@@ -59,11 +73,9 @@ def build_model(case_dir: str, imaginaire_root: str, ema: bool):
     name = imaginaire_model_name(cfg)
     cls = model_class(name)
     config = cls.config_cls.from_imaginaire(cfg)
-    if ema and hasattr(cls, "ema_config"):
-        config = cls.ema_config(config)
     model = cls(config)
-    weights = torch.load(os.path.join(case_dir, "weights_G_ema.pt" if ema else "weights_G.pt"), weights_only=True)
-    state, _ = convert_state(model, weights, ema=ema)
+    state, layout = convert_state(model, training_checkpoint(case_dir), ema=ema)
+    assert layout == ("ema" if ema else "training"), layout
     state = {k: v for k, v in state.items() if not k.startswith("single_image_model.")} \
         if not hasattr(model, "single_image_model") or model.single_image_model is None else state
     load_converted_state(model, state, source=f"{case_dir} ({'EMA' if ema else 'module'})")
