@@ -2,6 +2,22 @@
 
 from vidsynth.streams.frame import Frame
 
+from .metrics import RunReport
+from .pipeline import Channel, FanOutSink, Pipeline, PipelineError, seed_everything
 from .stage import FunctionStage, Stage
+from .threads import ThreadBudget, apply_threads, plan_threads
 
-__all__ = ["Frame", "Stage", "FunctionStage"]
+__all__ = [
+    "Frame",
+    "Stage",
+    "FunctionStage",
+    "Pipeline",
+    "PipelineError",
+    "RunReport",
+    "Channel",
+    "FanOutSink",
+    "ThreadBudget",
+    "plan_threads",
+    "apply_threads",
+    "seed_everything",
+]

@@ -1,0 +1,571 @@
+"""The runtime: a source, a chain of stages and a sink, each on its own worker thread.
+
+Workers hand frames to each other through channels. Offline (files), a channel is a bounded FIFO
+queue: nothing is lost, order is kept, and a slow stage holds the faster ones back (backpressure).
+Live (cameras, streams), a channel is a slot of size one where a newer frame replaces a stale one
+(latest-frame-wins), so a slow stage drops frames instead of queueing them and latency stays bounded.
+
+Every blocking wait has a timeout and looks at a stop event, so Ctrl-C, an error in any worker, a dead
+source (a watchdog) or an external ``stop_event`` end the run without hanging; the sink is closed in
+every case, so what was written stays playable.
+
+>>> from vidsynth.engine.pipeline import Pipeline
+>>> # Pipeline(open_source("dance.mp4"), [PoseExtractor(), DrawPose()], open_sink("pose.mp4")).run()
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+import sys
+import threading
+import time
+import traceback
+from typing import Callable, Iterable
+
+from vidsynth.errors import VidsynthError
+from vidsynth.streams.base import Sink, Source, StreamInfo
+from vidsynth.streams.frame import Frame
+
+from .metrics import LatencyWindow, RunReport, StageMetrics, peak_rss_mb, rss_mb
+from .stage import FunctionStage, Stage
+from .threads import ThreadBudget, apply_threads, plan_threads
+
+# How often a blocked worker looks at the stop event; small enough that Ctrl-C feels instant.
+POLL_S = 0.05
+
+
+class PipelineError(VidsynthError):
+    """A worker failed; ``stage`` names it and ``frame_index`` is the frame it was working on (or None)."""
+
+    def __init__(self, message: str, stage: str | None = None, frame_index: int | None = None):
+        super().__init__(message)
+        self.stage = stage
+        self.frame_index = frame_index
+
+
+class Channel:
+    """The hand-over between two workers.
+
+    ``latest=False``: a FIFO of at most ``bound`` frames; ``put`` waits while it is full.
+    ``latest=True``: a slot of one frame; ``put`` replaces a frame the consumer has not taken yet and
+    counts it as dropped on the consumer's metrics. ``close()`` ends the stream: ``get`` returns None
+    once the channel is empty. A set ``stop`` event makes every wait return at once.
+    """
+
+    def __init__(self, bound: int, latest: bool, stop: threading.Event, consumer: StageMetrics):
+        self.bound = 1 if latest else max(1, bound)
+        self.latest = latest
+        self._stop = stop
+        self._consumer = consumer
+        self._items: collections.deque = collections.deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        consumer.queue_bound = self.bound
+
+    def put(self, frame: Frame) -> bool:
+        """Hand over a frame; False when the channel was closed or the run stopped (the frame is not taken)."""
+        with self._cond:
+            while True:
+                if self._closed or self._stop.is_set():
+                    return False
+                if self.latest:
+                    if self._items:
+                        self._items.popleft()
+                        self._consumer.add_drop()
+                    break
+                if len(self._items) < self.bound:
+                    break
+                self._cond.wait(POLL_S)
+            self._items.append(frame)
+            self._consumer.queue_max = max(self._consumer.queue_max, len(self._items))
+            self._cond.notify_all()
+            return True
+
+    def get(self) -> Frame | None:
+        """The next frame, or None at the end of the stream or when the run stopped."""
+        with self._cond:
+            while True:
+                if self._stop.is_set():
+                    return None
+                if self._items:
+                    frame = self._items.popleft()
+                    self._cond.notify_all()
+                    return frame
+                if self._closed:
+                    return None
+                self._cond.wait(POLL_S)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class _Worker(threading.Thread):
+    """A daemon thread with a ``done`` event: waiting on an Event survives Ctrl-C, while in Python 3.11
+    a ``Thread.join`` interrupted by KeyboardInterrupt wrongly marks the thread as finished."""
+
+    def __init__(self, target, *args, name: str):
+        super().__init__(name=name, daemon=True)
+        self._target_fn, self._args = target, args
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        try:
+            self._target_fn(*self._args)
+        finally:
+            self.done.set()
+
+    def wait(self, timeout: float) -> bool:
+        """True once the worker finished."""
+        return self.done.wait(timeout)
+
+
+class FanOutSink(Sink):
+    """Write every frame to several sinks (a recording and a preview); closes all of them."""
+
+    def __init__(self, sinks: list[Sink]):
+        self.sinks = list(sinks)
+
+    def open(self, info: StreamInfo) -> None:
+        for sink in self.sinks:
+            sink.open(info)
+
+    def write(self, frame: Frame) -> None:
+        for sink in self.sinks:
+            sink.write(frame)
+
+    def close(self) -> None:
+        errors = []
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # close the others anyway, then report the first failure
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def resume_point(self) -> int:
+        points = [s.resume_point() for s in self.sinks if callable(getattr(s, "resume_point", None))]
+        if not points:
+            raise VidsynthError("--resume needs an output file that can be resumed (an .mp4); none of the outputs can")
+        return min(points)
+
+
+class _DiscardSink(Sink):
+    def write(self, frame: Frame) -> None:
+        pass
+
+
+def seed_everything(seed: int) -> None:
+    """Make Python's, numpy's and torch's random numbers repeatable (``--seed``)."""
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.manual_seed(seed)
+
+
+class Pipeline:
+    """source → stages → sink, each on its own worker thread with bounded channels.
+
+    ``mode``: ``"offline"`` (lossless, ordered, backpressure), ``"live"`` (latest-frame-wins) or
+    ``"auto"`` (live when the source says its stream is live). ``queue_size`` bounds each offline
+    channel. ``metrics_path`` writes the run's :class:`RunReport` as JSON. ``resume`` continues an
+    interrupted render: the sink says how many frames it already holds, the source is sought there
+    minus the warm-up frames the stateful stages need (``Stage.warmup_frames``); warm-up frames are
+    processed but not written. ``stop_event`` ends the run gracefully when set (the frames in flight
+    are finished and written). ``watchdog_s``: a source that gives no frame for this long is an error.
+    ``clock`` returns monotonic nanoseconds (replaceable to test latency with a simulated clock).
+
+    Sources and sinks may be given as specs (``"dance.mp4"``, ``"camera:0"``), stages as plain
+    ``frame -> frame`` functions, and the sink as a list (all of them are written).
+
+    >>> # report = Pipeline(open_source("dance.mp4"), [PoseExtractor(), DrawPose()], open_sink("pose.mp4")).run()
+    >>> # print(report.summary())
+    """
+
+    def __init__(
+        self,
+        source: Source | str,
+        stages: Iterable[Stage | Callable] = (),
+        sink: Sink | str | list | None = None,
+        mode: str = "auto",
+        queue_size: int = 4,
+        metrics_path: str | None = None,
+        progress: bool = True,
+        resume: bool = False,
+        stop_event: threading.Event | None = None,
+        seed: int | None = None,
+        watchdog_s: float = 15.0,
+        threads: ThreadBudget | None = None,
+        clock: Callable[[], int] = time.monotonic_ns,
+        drain_timeout_s: float = 10.0,
+    ):
+        if mode not in ("auto", "offline", "live"):
+            raise VidsynthError(f"pipeline mode must be 'auto', 'offline' or 'live'; found {mode!r}")
+        self.source = _as_source(source)
+        self.stages = [s if isinstance(s, Stage) else FunctionStage(s) for s in stages]
+        self.sink = _as_sink(sink)
+        self.mode = mode
+        self.queue_size = queue_size
+        self.metrics_path = metrics_path
+        self.progress = progress
+        self.resume = resume
+        self.stop_event = stop_event or threading.Event()
+        self.seed = seed
+        self.watchdog_s = watchdog_s
+        self.threads = threads
+        self.clock = clock
+        self.drain_timeout_s = drain_timeout_s
+        self.report: RunReport | None = None
+        self.stage_names = _unique_names(self.stages)
+
+    # -- the run -------------------------------------------------------------------------------
+
+    def run(self) -> RunReport:
+        """Run to the end of the source (or a stop); returns the report, raises one VidsynthError on failure."""
+        if self.seed is not None:
+            seed_everything(self.seed)
+        rss_start = rss_mb()
+        info = _call_user(lambda: self.source.open(), "open the input", type(self.source).__name__)
+        live = self.mode == "live" or (self.mode == "auto" and bool(info.live))
+        budget = self.threads or plan_threads(self.stages)
+        apply_threads(budget, sink=self.sink, stages=self.stages)
+
+        write_from, seek_to = 0, 0
+        if self.resume:
+            write_from, seek_to = self._resume_point()
+        try:
+            _call_user(lambda: self.sink.open(info), "open the output", type(self.sink).__name__)
+        except BaseException:
+            self.source.close()
+            raise
+        if seek_to > 0:
+            self._seek(seek_to)
+
+        self._hard_stop = threading.Event()
+        self._errors: list[PipelineError] = []
+        self._error_lock = threading.Lock()
+        self._source_waiting_since: float | None = None
+        names = ["source"] + self.stage_names + ["sink"]
+        kinds = ["source"] + ["stage"] * len(self.stages) + ["sink"]
+        self._metrics = [StageMetrics(n, k) for n, k in zip(names, kinds)]
+        self._e2e = LatencyWindow()
+        self._channels = [
+            Channel(self.queue_size, live, self._hard_stop, self._metrics[i + 1]) for i in range(len(self.stages) + 1)
+        ]
+        total = info.frame_count - write_from if info.frame_count and not live else None
+        self._bar = _progress_bar(total, self.progress, live)
+
+        workers = [_Worker(self._read, seek_to, name="vidsynth-source")]
+        for i, stage in enumerate(self.stages):
+            workers.append(_Worker(self._stage_worker, i, stage, name=f"vidsynth-{self.stage_names[i]}"))
+        workers.append(_Worker(self._write, write_from, name="vidsynth-sink"))
+
+        started = time.perf_counter()
+        rss_samples = [rss_start]
+        stopped = "end"
+        try:
+            for w in workers:
+                w.start()
+            stopped = self._supervise(workers, rss_samples)
+        except KeyboardInterrupt:
+            stopped = "interrupt"
+            self._graceful_stop()
+            try:
+                workers[-1].wait(self.drain_timeout_s)
+            except KeyboardInterrupt:  # a second Ctrl-C: stop now, still close the sink
+                pass
+        finally:
+            self._hard_stop.set()
+            for ch in self._channels:
+                ch.close()
+            if not workers[-1].wait(5.0):
+                self._fail("sink", None, VidsynthError(
+                    f"the output {type(self.sink).__name__} did not finish closing within 5 s (a stalled stream?); "
+                    "what was written before may be incomplete"))
+            deadline = time.monotonic() + 1.0
+            for w in workers[:-1]:
+                w.wait(max(0.0, deadline - time.monotonic()))
+            if workers[0].done.is_set():  # closing under a reader stuck inside a decoder could crash it
+                try:
+                    self.source.close()
+                except Exception:
+                    pass
+            self._bar.close()
+        wall = time.perf_counter() - started
+        self.report = self._build_report(live, wall, rss_samples, budget, write_from, stopped)
+        if self.metrics_path:
+            self.report.to_json(self.metrics_path)
+        if self._errors:
+            raise self._errors[0]
+        if stopped == "interrupt":
+            raise KeyboardInterrupt
+        return self.report
+
+    def _supervise(self, workers, rss_samples) -> str:
+        """Wait for the workers; watch the source, the stop event and memory. Returns why the run ended."""
+        stopped = "end"
+        next_rss = time.monotonic() + 1.0
+        # The sink is the last worker to finish: it ends when every worker before it closed its output.
+        while not workers[-1].wait(POLL_S):
+            now = time.monotonic()
+            if now >= next_rss:
+                rss_samples.append(rss_mb())
+                next_rss = now + 1.0
+            if self._errors:
+                self._hard_stop.set()
+            if self.stop_event.is_set() and stopped == "end":
+                stopped = "stop"
+                self._graceful_stop()
+                deadline = now + self.drain_timeout_s
+            if stopped == "stop" and now > deadline:
+                self._hard_stop.set()
+            waiting = self._source_waiting_since
+            if waiting is not None and now - waiting > self.watchdog_s and not self._hard_stop.is_set():
+                self._fail("source", None, VidsynthError(
+                    f"no frame from the input {type(self.source).__name__} for {self.watchdog_s:g} s "
+                    f"(after {self._metrics[0].frames_out} frames): the camera or stream stopped sending; "
+                    "check the device or URL, or raise the timeout"))
+                self._hard_stop.set()
+        rss_samples.append(rss_mb())
+        return stopped
+
+    def _graceful_stop(self) -> None:
+        """Read no more frames; the frames already read still flow through and are written."""
+        self._channels[0].close()
+
+    # -- workers ---------------------------------------------------------------------------------
+
+    def _read(self, seek_to: int) -> None:
+        metrics, out = self._metrics[0], self._channels[0]
+        first = True
+        try:
+            iterator = iter(self.source)
+            while not self._hard_stop.is_set():
+                self._source_waiting_since = time.monotonic()
+                t0 = time.perf_counter()
+                try:
+                    frame = next(iterator)
+                except StopIteration:
+                    break
+                finally:
+                    self._source_waiting_since = None
+                if frame.index < seek_to:
+                    continue  # a source that cannot seek: skip to the resume point by reading
+                if first and seek_to > 0:
+                    frame.discontinuity = True  # stateful stages re-warm from here
+                first = False
+                metrics.latency.add((time.perf_counter() - t0) * 1e3)
+                metrics.frames_in += 1
+                if not out.put(frame):
+                    break
+                metrics.frames_out += 1
+        except VidsynthError as exc:
+            self._fail("source", metrics.frames_out, exc)
+        except Exception as exc:
+            self._fail("source", metrics.frames_out, exc)
+        finally:
+            out.close()
+
+    def _stage_worker(self, i: int, stage: Stage) -> None:
+        name, metrics = self.stage_names[i], self._metrics[i + 1]
+        inp, out = self._channels[i], self._channels[i + 1]
+        frame = None
+        try:
+            stage.open()
+            while True:
+                frame = inp.get()
+                if frame is None:
+                    break
+                metrics.frames_in += 1
+                t0 = time.perf_counter()
+                result = stage(frame)
+                metrics.latency.add((time.perf_counter() - t0) * 1e3)
+                if result is None:
+                    metrics.filtered += 1
+                    continue
+                if not out.put(result):
+                    break
+                metrics.frames_out += 1
+            frame = None
+        except BaseException as exc:
+            self._fail(name, None if frame is None else frame.index, exc)
+        finally:
+            out.close()
+            try:
+                stage.close()
+            except Exception as exc:
+                self._fail(name, None, exc)
+
+    def _write(self, write_from: int) -> None:
+        metrics, inp = self._metrics[-1], self._channels[-1]
+        frame = None
+        try:
+            while True:
+                frame = inp.get()
+                if frame is None:
+                    break
+                metrics.frames_in += 1
+                if frame.index < write_from:
+                    continue  # a warm-up frame of a resumed render: the sink already holds it
+                t0 = time.perf_counter()
+                self.sink.write(frame)
+                done = self.clock()
+                metrics.latency.add((time.perf_counter() - t0) * 1e3)
+                if frame.capture_ns is not None:
+                    self._e2e.add((done - frame.capture_ns) / 1e6)
+                metrics.frames_out += 1
+                self._bar.update(1)
+            frame = None
+        except BaseException as exc:
+            self._fail("sink", None if frame is None else frame.index, exc)
+        finally:
+            try:
+                self.sink.close()
+            except BaseException as exc:
+                self._fail("sink", None, exc)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _fail(self, worker: str, index: int | None, exc: BaseException) -> None:
+        """Record the first failure as one PipelineError and stop every worker."""
+        if isinstance(exc, PipelineError):
+            error = exc
+        elif isinstance(exc, VidsynthError):
+            error = PipelineError(str(exc), worker, index)  # the user's error keeps its own message
+            error.__cause__ = exc
+        else:
+            where = f"stage '{worker}'" if worker not in ("source", "sink") else f"the {worker} ({self._io_name(worker)})"
+            at = f" on frame {index}" if index is not None else ""
+            error = PipelineError(
+                f"{where} failed{at}: {type(exc).__name__}: {exc}. This is a bug or an unsupported input; "
+                "run with --debug (or see the exception's __cause__) for the traceback",
+                worker,
+                index,
+            )
+            error.__cause__ = exc
+            error.traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        with self._error_lock:
+            self._errors.append(error)
+        self._hard_stop.set()
+
+    def _io_name(self, worker: str) -> str:
+        return type(self.source).__name__ if worker == "source" else type(self.sink).__name__
+
+    def _resume_point(self) -> tuple[int, int]:
+        point = getattr(self.sink, "resume_point", None)
+        if not callable(point):
+            raise VidsynthError(
+                f"--resume needs an output that can be resumed (an .mp4 file); found {type(self.sink).__name__}; "
+                "write to an .mp4 or run without --resume"
+            )
+        write_from = int(_call_user(point, "read the resume point of the output", type(self.sink).__name__))
+        warmup = sum(int(getattr(s, "warmup_frames", 0) or 0) for s in self.stages)
+        return write_from, max(0, write_from - warmup)
+
+    def _seek(self, index: int) -> None:
+        try:
+            self.source.seek(index)
+        except NotImplementedError:
+            pass  # the reader skips frames before ``index`` instead
+
+    def _build_report(self, live, wall, rss_samples, budget, write_from, stopped) -> RunReport:
+        out = self._metrics[-1].frames_out
+        return RunReport(
+            mode="live" if live else "offline",
+            frames_in=self._metrics[0].frames_out,
+            frames_out=out,
+            dropped=sum(m.dropped for m in self._metrics),
+            wall_s=round(wall, 4),
+            fps=round(out / wall, 3) if wall > 0 else 0.0,
+            end_to_end_ms=self._e2e.summary(),
+            stages={m.name: m.as_dict() for m in self._metrics},
+            rss_mb={
+                "start": round(rss_samples[0], 1),
+                "end": round(rss_samples[-1], 1),
+                "peak": round(max(max(rss_samples), peak_rss_mb() if len(rss_samples) < 3 else 0), 1),
+                "samples": [round(x, 1) for x in rss_samples[-600:]],
+            },
+            threads=budget.as_dict(),
+            resumed_from=write_from,
+            stopped=stopped,
+        )
+
+
+def _call_user(fn, what: str, who: str):
+    """Run an open/seek call; a non-VidsynthError becomes one naming what could not be done."""
+    try:
+        return fn()
+    except VidsynthError:
+        raise
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:
+        err = VidsynthError(f"could not {what} ({who}): {type(exc).__name__}: {exc}")
+        err.__cause__ = exc
+        raise err from exc
+
+
+def _unique_names(stages) -> list[str]:
+    seen: dict[str, int] = {}
+    names = []
+    for stage in stages:
+        base = stage.name
+        seen[base] = seen.get(base, 0) + 1
+        names.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
+    return names
+
+
+def _as_source(source):
+    if isinstance(source, str):
+        from vidsynth.streams import open_source
+
+        return open_source(source)
+    return source
+
+
+def _as_sink(sink):
+    if sink is None:
+        return _DiscardSink()
+    if isinstance(sink, str):
+        from vidsynth.streams import open_sink
+
+        return open_sink(sink)
+    if isinstance(sink, (list, tuple)):
+        sinks = [_as_sink(s) for s in sink]
+        return sinks[0] if len(sinks) == 1 else FanOutSink(sinks)
+    return sink
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total, enabled: bool, live: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        unit="frame",
+        desc="live" if live else "render",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        mininterval=0.5,
+        leave=True,
+    )
