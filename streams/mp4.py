@@ -46,6 +46,29 @@ BT709 = 1  # the H.273 code for BT.709 primaries, transfer and matrix
 LIMITED_RANGE = 1  # "MPEG" range: Y in 16..235
 
 
+def parameter_sets(extradata: bytes | None) -> list[bytes]:
+    """The SPS/PPS NAL units of H.264 extradata, from either avcC (as stored in MP4) or Annex B form.
+
+    >>> parameter_sets(b"\\x00\\x00\\x00\\x01gAB\\x00\\x00\\x01hC")
+    [b'gAB', b'hC']
+    """
+    data = bytes(extradata or b"")
+    if not data:
+        return []
+    if data[0] == 1 and len(data) > 6:  # avcC: version 1, then counted, length-prefixed SPS and PPS
+        units, pos = [], 5
+        for count_mask in (0x1F, 0xFF):
+            count = data[pos] & count_mask
+            pos += 1
+            for _ in range(count):
+                size = int.from_bytes(data[pos : pos + 2], "big")
+                units.append(data[pos + 2 : pos + 2 + size])
+                pos += 2 + size
+        return units
+    parts = data.replace(b"\x00\x00\x00\x01", b"\x00\x00\x01").split(b"\x00\x00\x01")
+    return [p for p in parts if p]
+
+
 class Mp4Sink(Sink):
     """Write frames as H.264 (libx264, yuv420p, BT.709 limited range) in a fragmented MP4.
 
@@ -149,7 +172,7 @@ class Mp4Sink(Sink):
             self._open_resumed()
 
     def _container_options(self) -> dict:
-        return {"movflags": MOVFLAGS}
+        return {"movflags": MOVFLAGS, "flush_packets": "1"}
 
     def _configure(self, ctx, width: int, height: int) -> None:
         """Settings shared by the stream's header and every GOP's encoder (they must agree bit for bit)."""
@@ -171,6 +194,9 @@ class Mp4Sink(Sink):
             "g": str(self.gop),
             "keyint_min": str(self.gop),
             "sc_threshold": "0",
+            # no look-ahead and no frame-thread delay: each packet leaves the encoder with its frame, so
+            # a segment is written to disk the moment the next one starts (a crash loses only the open one)
+            "x264-params": "rc-lookahead=0:sync-lookahead=0:sliced-threads=1",
         }
 
     @property
@@ -184,7 +210,7 @@ class Mp4Sink(Sink):
         ctx.flags |= av.codec.context.Flags.global_header  # MP4 keeps SPS/PPS in the header (avcC)
         ctx.open()
         expected = self._old_extradata if self._old_extradata is not None else self._stream.codec_context.extradata
-        if ctx.extradata != expected:
+        if parameter_sets(ctx.extradata) != parameter_sets(expected):
             raise VidsynthError(
                 f"expected the H.264 settings of {self.path} to match this render's, found different ones "
                 "(frame size, rate, crf, preset or x264 build changed); render again without --resume"
@@ -193,22 +219,27 @@ class Mp4Sink(Sink):
             )
         return ctx
 
-    def _start_fresh(self, frame: Frame, width: int, height: int) -> None:
+    def _open_container(self, path: Path, width: int, height: int) -> None:
+        """The output file and its H.264 stream, set up the same way for a fresh and a resumed render."""
         av = self._av
         even_size(width, height, str(self.path))
-        self._offset = Fraction(frame.pts) * as_fraction(frame.time_base)
-        self._writing_to = self.path
+        self._writing_to = path
         try:
-            self._container = av.open(str(self.path), "w", format="mp4", options=self._container_options())
+            self._container = av.open(str(path), "w", format="mp4", options=self._container_options())
         except (av.FFmpegError, OSError) as exc:
-            raise VidsynthError(f"cannot write {self.path}: {exc}; check the folder exists and is writable") from None
+            raise VidsynthError(f"cannot write {path}: {exc}; check the folder exists and is writable") from None
         self._container.metadata["vidsynth_start"] = str(self._offset)
         stream = self._container.add_stream("libx264", rate=self._info.rate or None)
         self._configure(stream.codec_context, width, height)
         stream.time_base = self._time_base
         self._stream = stream
+        self._size = (width, height)
         self._open_audio()
         self._container.start_encoding()
+
+    def _start_fresh(self, frame: Frame, width: int, height: int) -> None:
+        self._offset = Fraction(frame.pts) * as_fraction(frame.time_base)
+        self._open_container(self.path, width, height)
 
     def _open_resumed(self) -> None:
         av = self._av
@@ -216,13 +247,8 @@ class Mp4Sink(Sink):
         try:
             old_video = old.streams.video[0]
             self._offset = Fraction(old.metadata.get("vidsynth_start", "0"))
-            self._writing_to = self.resume_path
-            self._container = av.open(str(self.resume_path), "w", format="mp4", options=self._container_options())
-            self._container.metadata["vidsynth_start"] = str(self._offset)
-            self._stream = self._container.add_stream_from_template(old_video)
             self._old_extradata = bytes(old_video.codec_context.extradata or b"")
-            self._size = (old_video.codec_context.width, old_video.codec_context.height)
-            self._open_audio()
+            self._open_container(self.resume_path, old_video.codec_context.width, old_video.codec_context.height)
             self._copy_closed_segments(old, old_video)
         finally:
             old.close()
@@ -243,8 +269,7 @@ class Mp4Sink(Sink):
                 if self._audio is not None:
                     self._audio.mux_until(self._container, start)
                 self._video_end = start + Fraction(packet.duration or 0) * packet.time_base
-                packet.stream = self._stream
-                self._container.mux(packet)
+                self._container.mux(self._as_annex_b(packet))
                 self._last_pts = int(start / self._time_base)
         except self._av.FFmpegError:
             pass  # the cut segment after the closed ones; it is not copied
@@ -253,6 +278,22 @@ class Mp4Sink(Sink):
                 f"expected {self._resume_from} frames in the closed segments of {self.path}, read {video_done}; "
                 "the file is damaged: render again without --resume"
             )
+
+    def _as_annex_b(self, packet):
+        """An MP4 (length-prefixed) H.264 packet re-framed with start codes, like the encoder's output,
+        so the muxer frames old and new packets the same way (and the bytes come out as they went in)."""
+        data = bytes(packet)
+        units, pos = [], 0
+        while pos + 4 <= len(data):
+            size = int.from_bytes(data[pos : pos + 4], "big")
+            units.append(data[pos + 4 : pos + 4 + size])
+            pos += 4 + size
+        copy = self._av.Packet(b"".join(b"\x00\x00\x00\x01" + unit for unit in units))
+        copy.pts, copy.dts, copy.duration = packet.pts, packet.dts, packet.duration
+        copy.time_base = packet.time_base
+        copy.is_keyframe = packet.is_keyframe
+        copy.stream = self._stream
+        return copy
 
     def _open_audio(self) -> None:
         """Add the audio of ``StreamInfo.audio`` (copied packet for packet, or as AAC) when asked."""
@@ -269,7 +310,6 @@ class Mp4Sink(Sink):
         height, width = image.shape[:2]
         if self._container is None:
             self._start_fresh(frame, width, height)
-            self._size = (width, height)
         if self._expect_index is not None:
             if frame.index != self._expect_index:
                 raise VidsynthError(
