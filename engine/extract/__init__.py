@@ -1,0 +1,23 @@
+"""Conditioning extractors: pose, face landmarks, person masks, optical flow, labels; smoothing and normalisation.
+
+MediaPipe is imported only when an extractor opens, so importing this package stays cheap.
+"""
+
+from .face import FaceExtractor, FaceExtractorConfig
+from .flow import FlowExtractor, FlowExtractorConfig, backward_flow
+from .keypoints import (
+    BODY25_NAMES,
+    MEDIAPIPE_MESH_TO_DLIB68,
+    MEDIAPIPE_TO_BODY25,
+    FaceLandmarks,
+    PoseKeypoints,
+)
+from .mask import PersonMaskExtractor, PersonMaskExtractorConfig
+from .pose import PoseExtractor, PoseExtractorConfig
+
+__all__ = [
+    "BODY25_NAMES", "MEDIAPIPE_MESH_TO_DLIB68", "MEDIAPIPE_TO_BODY25",
+    "FaceLandmarks", "PoseKeypoints",
+    "PoseExtractor", "PoseExtractorConfig", "FaceExtractor", "FaceExtractorConfig",
+    "PersonMaskExtractor", "PersonMaskExtractorConfig", "FlowExtractor", "FlowExtractorConfig", "backward_flow",
+]

@@ -1,0 +1,45 @@
+"""Small helpers shared by the extractor stages."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vidsynth.errors import VidsynthError, require
+
+
+def rgb_image(frame, stage: str) -> np.ndarray:
+    """The frame's image as H×W×3 uint8 RGB numpy, or a VidsynthError saying what was found."""
+    image = frame.image
+    if not isinstance(image, np.ndarray):
+        raise VidsynthError(
+            f"{stage} expected frame {frame.index} to carry an H×W×3 uint8 numpy image, found {type(image).__name__}; "
+            "put extractors before any stage that moves frames to a device"
+        )
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise VidsynthError(
+            f"{stage} expected an H×W×3 uint8 RGB image, found shape {image.shape} dtype {image.dtype} "
+            f"at frame {frame.index}; convert the source to RGB24"
+        )
+    return np.ascontiguousarray(image)
+
+
+def mediapipe_solutions(purpose: str):
+    """``mediapipe.solutions``, imported lazily (0.10.21 is the last release that ships it with its models)."""
+    mp = require("mediapipe", purpose)
+    solutions = getattr(mp, "solutions", None)
+    if solutions is None:
+        raise VidsynthError(
+            f"{purpose} needs mediapipe's legacy 'solutions' API (models inside the wheel), but the installed "
+            f"mediapipe {getattr(mp, '__version__', '?')} does not have it; install mediapipe==0.10.21"
+        )
+    return solutions
+
+
+def landmark_array(landmark_list, with_visibility: bool = False) -> np.ndarray | None:
+    """A MediaPipe NormalizedLandmarkList as an (N, 2) or (N, 3) float array (x, y[, visibility])."""
+    if landmark_list is None:
+        return None
+    lms = landmark_list.landmark
+    if with_visibility:
+        return np.array([[p.x, p.y, p.visibility] for p in lms], np.float64)
+    return np.array([[p.x, p.y] for p in lms], np.float64)
