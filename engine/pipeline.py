@@ -239,7 +239,7 @@ class Pipeline:
         info = _call_user(lambda: self.source.open(), "open the input", type(self.source).__name__)
         live = self.mode == "live" or (self.mode == "auto" and bool(info.live))
         budget = self.threads or plan_threads(self.stages)
-        apply_threads(budget, sink=self.sink, stages=self.stages)
+        apply_threads(budget, sink=self.sink, stages=self.stages, source=self.source)
 
         write_from, seek_to = 0, 0
         if self.resume:

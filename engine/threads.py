@@ -115,12 +115,15 @@ def configure_environment(cores: int | None = None) -> None:
         os.environ.setdefault(var, default)
 
 
-def apply_threads(budget: ThreadBudget, sink=None, stages=()) -> ThreadBudget:
-    """Apply the budget to the pools already loaded, and tell the sink and the stages their share.
+def apply_threads(budget: ThreadBudget, sink=None, stages=(), source=None) -> ThreadBudget:
+    """Apply the budget to the pools already loaded, and tell the source, stages and sink their share.
 
     torch and cv2 are configured only if something imported them (the budget never imports a heavy
     package itself). torch's inter-op pool can be sized only before its first use; later calls are
-    ignored, which is fine because the size stays whatever it was the first time.
+    ignored, which is fine because the size stays whatever it was the first time. A stage, source or
+    sink hears its share through ``configure_threads(n)`` when it defines one; otherwise an integer
+    ``threads`` attribute left at 0 ("let the codec choose", which means one thread per core) is set
+    to the share, and a number the user chose is kept.
     """
     torch = sys.modules.get("torch")
     if torch is not None:
@@ -134,14 +137,20 @@ def apply_threads(budget: ThreadBudget, sink=None, stages=()) -> ThreadBudget:
     if cv2 is not None:
         cv2.setNumThreads(budget.opencv)
     for stage in stages:
-        configure = getattr(stage, "configure_threads", None)
-        if callable(configure):
-            configure(budget.stages.get(getattr(stage, "name", type(stage).__name__), 1))
+        _tell(stage, budget.stages.get(getattr(stage, "name", type(stage).__name__), 1))
     for target in _flatten_sinks(sink):
-        configure = getattr(target, "configure_threads", None)
-        if callable(configure):
-            configure(budget.encoder)
+        _tell(target, budget.encoder)
+    if source is not None:
+        _tell(source, budget.decoder)
     return budget
+
+
+def _tell(target, n: int) -> None:
+    configure = getattr(target, "configure_threads", None)
+    if callable(configure):
+        configure(n)
+    elif type(getattr(target, "threads", None)) is int and target.threads == 0 and "threads" in vars(target):
+        target.threads = n
 
 
 def _flatten_sinks(sink):
