@@ -48,6 +48,7 @@ class VideoFileSource(Source):
         self._container = None
         self._start = 0
         self._info: StreamInfo | None = None
+        self._expected_end: float | None = None
 
     def open(self) -> StreamInfo:
         av = require("av", "reading video files")
@@ -63,33 +64,52 @@ class VideoFileSource(Source):
         container = self._open_container(av)
         try:
             if not container.streams.video:
-                kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
-                raise VidsynthError(f"expected a video stream in {self.path}, found {kinds}; pass a file with video")
+                kinds = ", ".join(sorted({s.type for s in container.streams}))
+                found = f"only {kinds} streams" if kinds else "no streams at all (a video with zero frames)"
+                raise VidsynthError(f"expected a video stream with frames in {self.path}, found {found}; pass a non-empty video")
             stream = container.streams.video[0]
             first = self._first_frame(container, stream)
+            self._expected_end = self._announced_end(container, stream)
+            has_audio = bool(container.streams.audio)
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(30)
+            count = stream.frames or None
+            time_base = Fraction(stream.time_base)
+            codec = stream.codec_context.name
         finally:
             container.close()
         self.rotation = int(first.rotation or 0) % 360 if hasattr(first, "rotation") else 0
         width, height = first.width, first.height
         if self.rotation in (90, 270):
             width, height = height, width
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(30)
-        count = stream.frames or None
         self._info = StreamInfo(
             width=width,
             height=height,
             rate=Fraction(rate),
-            time_base=Fraction(stream.time_base),
+            time_base=time_base,
             frame_count=count,
             live=False,
-            audio=str(self.path) if container.streams.audio else None,
-            extra={"codec": stream.codec_context.name, "rotation": self.rotation, "path": str(self.path)},
+            audio=str(self.path) if has_audio else None,
+            extra={"codec": codec, "rotation": self.rotation, "path": str(self.path)},
         )
         return self._info
+
+    @staticmethod
+    def _announced_end(container, stream) -> float | None:
+        """Seconds of video the header announces, when it is trustworthy (used to spot a cut file)."""
+        if stream.duration:
+            return float(stream.duration * stream.time_base + (stream.start_time or 0) * stream.time_base)
+        if container.duration and len(container.streams) == 1 and container.format.name != "mpegts":
+            return container.duration / 1_000_000  # the whole file's length, which here is the video's
+        return None
 
     def _open_container(self, av):
         try:
             return av.open(str(self.path))
+        except av.EOFError:
+            raise VidsynthError(
+                f"expected frames in {self.path}, found a file that ends before its first frame (zero frames or cut "
+                "short); pass a complete, non-empty video"
+            ) from None
         except av.FFmpegError as exc:
             raise VidsynthError(
                 f"expected a video file FFmpeg can read at {self.path}, found something it cannot ({exc.strerror or exc}); "
@@ -163,6 +183,12 @@ class VideoFileSource(Source):
             expected = self._info.frame_count
             if expected and index < expected:
                 self._stopped_early(index, f"the file announces {expected} frames but only {index} could be read")
+            elif not expected and self._expected_end and last_pts is not None:
+                got = float(last_pts * time_base) + 2 / float(self._info.rate)
+                if got < self._expected_end - 0.1:
+                    self._stopped_early(
+                        index, f"the file announces {self._expected_end:.2f} s of video but it ends at {got:.2f} s"
+                    )
         finally:
             container.close()
             self._container = None
