@@ -26,6 +26,7 @@ import torch
 from vidsynth.networks.imaginaire import convert_state, load_converted_state, read_imaginaire_yaml
 from vidsynth.networks.registry import model_class
 from vidsynth.networks.imaginaire import imaginaire_model_name
+from vidsynth.networks.wc_vid2vid import UnprojectionGuidance
 
 TOLERANCE = 1e-4
 DEFAULT_CASES = "vid2vid_street,vid2vid_pose,fs_vid2vid_face,fs_vid2vid_pose,wc_vid2vid"
@@ -70,6 +71,7 @@ def build_model(case_dir: str, imaginaire_root: str, ema: bool):
     for key in ("center_crop_h_w", "resize_h_w"):
         aug.pop(key, None)
     aug["resize_h_w"] = f"{h}, {w}"
+    cfg["_root"] = imaginaire_root  # wc-vid2vid's single-image model config is read from there
     name = imaginaire_model_name(cfg)
     cls = model_class(name)
     config = cls.config_cls.from_imaginaire(cfg)
@@ -113,18 +115,12 @@ def initial_state(model, inputs: dict):
     return model.initial_state()
 
 
-def conditions_for(model, inputs: dict, state) -> dict:
+def conditions_for(model, inputs: dict, guide) -> dict:
     """The per-frame conditions our step takes, from one harness call's inputs."""
     conditions = {"label": inputs["label"]}
-    if getattr(model, "model_name", "") == "wc_vid2vid":
-        conditions["guidance"] = model_guidance(model, inputs, state)
+    if guide is not None:
+        conditions["guidance"] = guide.render(inputs["unprojection"])
     return conditions
-
-
-def model_guidance(model, inputs: dict, state):
-    """wc-vid2vid: render guidance from the frame's unprojection with our own point colour table."""
-    renderer = state.extras.setdefault("unprojection_renderer", UnprojectionGuidance())
-    return renderer.render(inputs["unprojection"])
 
 
 def run_case(case: str, ref_root: str, imaginaire_root: str, ema: bool) -> tuple[bool, list[str]]:
@@ -137,8 +133,15 @@ def run_case(case: str, ref_root: str, imaginaire_root: str, ema: bool) -> tuple
     lines, ok = [], True
     with torch.no_grad():
         state = initial_state(model, calls[0]["inputs"])
+        # wc-vid2vid: guidance from the unprojections with OUR point colours (the stage's job in vidsynth)
+        guide = UnprojectionGuidance(*calls[0]["inputs"]["label"].shape[2:]) \
+            if getattr(model, "model_name", "") == "wc_vid2vid" else None
         for t, call in enumerate(calls):
-            out, state = model.step(conditions_for(model, call["inputs"], state), state)
+            conditions = conditions_for(model, call["inputs"], guide)
+            out, state = model.step(conditions, state)
+            if guide is not None:
+                out["guidance"] = conditions["guidance"]
+                guide.update(out["image"], call["inputs"]["unprojection"])
             figures = compare_outputs(out, call["outputs"])
             worst = max(figures.values())
             ok &= worst <= TOLERANCE

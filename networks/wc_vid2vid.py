@@ -1,0 +1,269 @@
+"""World-consistent vid2vid (Mallya et al., ECCV 2020) as in imaginaire: vid2vid plus guidance.
+
+The guidance is an image + mask ``[N, 4, H, W]`` (RGB in [-1, 1], mask in {0, 1}): the colours that
+earlier generated frames gave to 3D points of the world, projected into the current view. It is an
+extra SPADE input of every up block (or only of the flow-combined ones with
+``guidance_only_with_flow``), used once the flow path is active (from frame ``num_frames_G - 1``),
+exactly when imaginaire uses it. Producing the guidance is not this module's job: the generator
+stage renders it from its world (vidsynth.geometry), or, for imaginaire's precomputed data,
+:class:`UnprojectionGuidance` renders it from the unprojection ``.pkl`` files with the paper's rule
+that a point keeps the first colour it was given.
+
+Frames before the flow path is active come from a single-image SPADE model when the config has one
+(imaginaire's project config), with one random style code per stream kept in the state.
+
+>>> import torch
+>>> model = WCVid2VidGenerator(WCVid2VidConfig.tiny(label_channels=4)).eval()
+>>> state = model.initial_state()
+>>> for t in range(3):
+...     guidance = torch.zeros(1, 4, 32, 64)
+...     out, state = model.step({"label": torch.rand(1, 4, 32, 64), "guidance": guidance}, state)
+>>> out["image"].shape
+torch.Size([1, 3, 32, 64])
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from vidsynth.errors import VidsynthError
+
+from .registry import register_model
+from .vid2vid import Vid2VidConfig, Vid2VidGenerator, Vid2VidState, _get, vid2vid_fields_from_imaginaire
+
+__all__ = ["WCVid2VidConfig", "WCVid2VidState", "WCVid2VidGenerator", "UnprojectionGuidance",
+           "read_unprojection_pkl", "GUIDANCE_CHANNELS"]
+
+GUIDANCE_CHANNELS = 4  # RGB in [-1, 1] + coverage mask in {0, 1}
+
+
+@dataclass
+class WCVid2VidConfig(Vid2VidConfig):
+    """vid2vid config plus the guidance path (imaginaire's ``gen.guidance``) and the first-frame model."""
+
+    guidance_only_with_flow: bool = False  # guidance only in the flow-combined up blocks
+    single_image: Any = None               # SPADEConfig of the single-image model for the first frames, or None
+
+    @classmethod
+    def tiny(cls, **kw: Any) -> "WCVid2VidConfig":
+        base = Vid2VidConfig.tiny()
+        fields = {f: getattr(base, f) for f in base.__dataclass_fields__}
+        fields.update(kw)
+        return cls(**fields)
+
+    @classmethod
+    def from_imaginaire(cls, cfg: dict) -> "WCVid2VidConfig":
+        """Our config from an imaginaire YAML (as a dict) of ``imaginaire.generators.wc_vid2vid``.
+
+        The single-image model's own YAML (``gen.single_image_model.config``) is read from
+        ``cfg['_root']`` (imaginaire's checkout) when that key is given.
+        """
+        guidance = _get(cfg["gen"], "guidance", {})
+        if guidance.get("partial_conv", False):
+            raise VidsynthError("wc-vid2vid with guidance.partial_conv=True is not supported; "
+                                "use a model trained with partial_conv: False")
+        single = None
+        single_cfg = _get(cfg["gen"], "single_image_model", None)
+        if single_cfg and cfg.get("_root"):
+            from .imaginaire import read_imaginaire_yaml
+            from .spade import SPADEConfig
+
+            single = SPADEConfig.from_imaginaire(read_imaginaire_yaml(os.path.join(cfg["_root"], single_cfg["config"])))
+        elif single_cfg:
+            raise VidsynthError("this wc-vid2vid config has a single-image model; give imaginaire's checkout "
+                                "(cfg['_root']) so its config can be read")
+        return cls(**vid2vid_fields_from_imaginaire(cfg),
+                   guidance_only_with_flow=bool(_get(guidance, "only_with_flow", False)), single_image=single)
+
+
+@dataclass
+class WCVid2VidState(Vid2VidState):
+    """vid2vid's state plus the single-image model's style code (drawn once per stream)."""
+
+    single_image_z: torch.Tensor | None = None
+
+
+@register_model("wc_vid2vid", WCVid2VidConfig)
+class WCVid2VidGenerator(Vid2VidGenerator):
+    """wc-vid2vid generator. ``step`` takes ``conditions = {'label', 'guidance'}`` (guidance optional)."""
+
+    def __init__(self, cfg: WCVid2VidConfig):
+        super().__init__(cfg)
+        self.single_image_model = None
+        if cfg.single_image is not None:
+            from .spade import SPADE
+
+            single = cfg.single_image
+            if isinstance(single, Mapping):  # rebuilt from a model file's JSON config
+                from .registry import config_from_dict
+                from .spade import SPADEConfig
+
+                single = config_from_dict(SPADEConfig, dict(single))
+                self.config = replace(cfg, single_image=single)
+            self.single_image_model = SPADE(single)
+
+    def _spade_cond_dims(self, level: int) -> list[int]:
+        dims = self.config.cond_dims(level)
+        if min(level, self.config.embed.num_downsamples) < self.config.multi_spade_layers \
+                or not self.config.guidance_only_with_flow:
+            dims = dims + [GUIDANCE_CHANNELS]
+        return dims
+
+    def _extra_cond(self, level, warp_prev, cond_img, guidance):
+        if not warp_prev:
+            return []
+        extra = super()._extra_cond(level, warp_prev, cond_img, guidance)
+        flow_block = min(level, self.config.embed.num_downsamples) < self.config.multi_spade_layers
+        if guidance is not None and (flow_block or not self.config.guidance_only_with_flow):
+            extra = extra + [guidance]
+        return extra
+
+    def check_guidance(self, guidance: torch.Tensor | None, label: torch.Tensor) -> None:
+        """Raise :class:`VidsynthError` unless ``guidance`` is [N, 4, H, W] like ``label``."""
+        if guidance is None:
+            return
+        n, _, h, w = label.shape
+        if not isinstance(guidance, torch.Tensor) or guidance.dim() != 4 or tuple(guidance.shape) != (n, 4, h, w):
+            found = list(guidance.shape) if isinstance(guidance, torch.Tensor) else type(guidance).__name__
+            raise VidsynthError(
+                f"wc-vid2vid guidance must be [N, 4, H, W] = [{n}, 4, {h}, {w}] (RGB in [-1, 1] + coverage mask, "
+                f"at the label's size), found {found}; render it at the model's size or pass None")
+
+    def forward(self, label, prev_labels=None, prev_images=None, guidance=None, single_image_z=None):
+        self.check_guidance(guidance, label)
+        warp_prev = prev_labels is not None and prev_labels.shape[1] == self.config.num_frames_G - 1
+        if self.single_image_model is not None and not warp_prev:
+            if single_image_z is None:
+                raise ValueError("this model starts streams with its single-image model: pass single_image_z")
+            image = self.single_image_model.spade_generator(label, single_image_z)
+            return {"image": image, "flow": None, "occlusion_mask": None, "warped_image": None,
+                    "source": "single_image"}
+        out = super().forward(label, prev_labels, prev_images, guidance=guidance)
+        out["source"] = "video"
+        return out
+
+    def initial_state(self, single_image_z: torch.Tensor | None = None) -> WCVid2VidState:
+        """A fresh stream; the single-image model's code is drawn here unless given."""
+        if self.single_image_model is not None and single_image_z is None:
+            single_image_z = torch.randn(1, self.single_image_model.config.style_dims)
+        return WCVid2VidState(single_image_z=single_image_z)
+
+    def reset(self, state=None) -> WCVid2VidState:
+        return self.initial_state()
+
+    def step(self, conditions, state=None):
+        """One frame from ``conditions['label']`` and optional ``conditions['guidance']`` [N,4,H,W]."""
+        state = state if state is not None else self.initial_state()
+        label = conditions["label"] if isinstance(conditions, dict) else conditions
+        guidance = conditions.get("guidance") if isinstance(conditions, dict) else None
+        z = state.single_image_z
+        if z is not None and z.shape[0] != label.shape[0]:
+            z = z.expand(label.shape[0], -1)
+        out = self(label, state.prev_labels, state.prev_images, guidance=guidance, single_image_z=z)
+        return out, self._advance(state, label, out["image"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# imaginaire's precomputed unprojections
+
+
+class _ListsOnlyUnpickler(pickle.Unpickler):
+    """The unprojection files hold dicts of int lists; refuse anything that would run code."""
+
+    def find_class(self, module: str, name: str):
+        raise pickle.UnpicklingError(f"unexpected object {module}.{name} in an unprojection file")
+
+
+def read_unprojection_pkl(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """One frame's unprojection file -> {``'w1024xh512'``: int64 [n, 3] (row, col, point id), ...}."""
+    try:
+        with open(path, "rb") as fh:
+            raw = _ListsOnlyUnpickler(io.BytesIO(fh.read())).load()
+    except (OSError, pickle.UnpicklingError, EOFError) as exc:
+        raise VidsynthError(f"could not read unprojection file {os.fspath(path)!r} ({exc}); expected one of "
+                            "imaginaire's wc-vid2vid unprojections/*.pkl files") from None
+    if not isinstance(raw, dict):
+        raise VidsynthError(f"{os.fspath(path)!r} holds a {type(raw).__name__}, expected a dict of resolutions")
+    out = {}
+    for key, value in raw.items():
+        arr = np.asarray(value if value else [], dtype=np.int64)
+        if arr.size % 3:
+            raise VidsynthError(f"{os.fspath(path)!r}: entry {key!r} has {arr.size} values, not a multiple of 3")
+        out[key] = arr.reshape(-1, 3)
+    return out
+
+
+class UnprojectionGuidance:
+    """Guidance from imaginaire's pixel -> 3D point mappings, with first-colour-sticks point colours.
+
+    ``render(mapping)`` paints each mapped pixel with its point's colour (and the mask where the
+    point has one); ``update(image, mapping)`` gives points without a colour the generated frame's
+    colour at their pixel (as uint8, like imaginaire). Call ``render`` before and ``update`` after
+    each generated frame.
+
+    >>> g = UnprojectionGuidance(height=2, width=3)
+    >>> m = np.array([[0, 1, 7]])
+    >>> g.render(m)[0, 3].sum().item()
+    0.0
+    >>> g.update(torch.ones(1, 3, 2, 3), m); g.render(m)[0, :, 0, 1].tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    """
+
+    def __init__(self, height: int = 512, width: int = 1024, resolution_key: str | None = None):
+        self.height, self.width = height, width
+        self.key = resolution_key or f"w{width}xh{height}"
+        self.reset()
+
+    def reset(self) -> None:
+        self.colors = torch.zeros(0, 3, dtype=torch.uint8)
+        self.seen = torch.zeros(0, dtype=torch.bool)
+
+    @property
+    def num_points(self) -> int:
+        return int(self.seen.sum())
+
+    def _mapping(self, mapping: Any) -> torch.Tensor:
+        if isinstance(mapping, Mapping):
+            if self.key not in mapping:
+                raise VidsynthError(f"unprojection has no {self.key!r} entry (found {sorted(mapping)})")
+            mapping = mapping[self.key]
+        m = torch.as_tensor(np.asarray(mapping), dtype=torch.int64).reshape(-1, 3)
+        if m.numel():
+            if int(m[:, 0].max()) >= self.height or int(m[:, 1].max()) >= self.width or int(m.min()) < 0:
+                raise VidsynthError(f"unprojection pixels fall outside {self.height}x{self.width}")
+            need = int(m[:, 2].max()) + 1
+            if need > self.colors.shape[0]:
+                grow = need - self.colors.shape[0]
+                self.colors = torch.cat([self.colors, torch.zeros(grow, 3, dtype=torch.uint8)])
+                self.seen = torch.cat([self.seen, torch.zeros(grow, dtype=torch.bool)])
+        return m
+
+    def render(self, mapping: Any) -> torch.Tensor:
+        """[1, 4, H, W] guidance: RGB in [-1, 1] (unseen pixels -1) and the mask in {0, 1}."""
+        m = self._mapping(mapping)
+        rgb = torch.zeros(self.height, self.width, 3, dtype=torch.uint8)
+        mask = torch.zeros(self.height, self.width, dtype=torch.uint8)
+        if m.numel():
+            rgb[m[:, 0], m[:, 1]] = self.colors[m[:, 2]]
+            mask[m[:, 0], m[:, 1]] = self.seen[m[:, 2]].to(torch.uint8)
+        image = (rgb.permute(2, 0, 1).float() / 255 - 0.5) * 2
+        return torch.cat([image, mask.float().unsqueeze(0)], dim=0).unsqueeze(0)
+
+    def update(self, image: torch.Tensor, mapping: Any) -> None:
+        """Colour the not-yet-coloured points seen in ``mapping`` from ``image`` [1,3,H,W] in [-1, 1]."""
+        m = self._mapping(mapping)
+        if not m.numel():
+            return
+        pixels = ((image[0].detach().permute(1, 2, 0).float() + 1) / 2.0 * 255.0).clamp(0, 255).to(torch.uint8)
+        points = m[:, 2]
+        fresh = ~self.seen[points]
+        self.colors[points[fresh]] = pixels[m[fresh, 0], m[fresh, 1]]
+        self.seen[points] = True
