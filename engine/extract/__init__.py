@@ -12,12 +12,18 @@ from .keypoints import (
     FaceLandmarks,
     PoseKeypoints,
 )
+from .labels import LabelDecoder, LabelDecoderConfig, Palette, load_palette
 from .mask import PersonMaskExtractor, PersonMaskExtractorConfig
+from .normalize import BodyStats, PoseNormalizer, body_stats, normalize_pose
+from .smoothing import LandmarkSmoother, LandmarkSmootherConfig, OneEuroFilter
 from .pose import PoseExtractor, PoseExtractorConfig
 
 __all__ = [
     "BODY25_NAMES", "MEDIAPIPE_MESH_TO_DLIB68", "MEDIAPIPE_TO_BODY25",
     "FaceLandmarks", "PoseKeypoints",
     "PoseExtractor", "PoseExtractorConfig", "FaceExtractor", "FaceExtractorConfig",
-    "PersonMaskExtractor", "PersonMaskExtractorConfig", "FlowExtractor", "FlowExtractorConfig", "backward_flow",
+    "PersonMaskExtractor", "PersonMaskExtractorConfig", "LabelDecoder", "LabelDecoderConfig", "Palette", "load_palette",
+    "BodyStats", "PoseNormalizer", "body_stats", "normalize_pose", "LandmarkSmoother", "LandmarkSmootherConfig",
+    "OneEuroFilter",
+    "FlowExtractor", "FlowExtractorConfig", "backward_flow",
 ]
