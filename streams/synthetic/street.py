@@ -189,6 +189,30 @@ def _hash01(ix, iy, iz, seed: int) -> np.ndarray:
     return (h.astype(np.float64) / 4294967296.0).astype(np.float32)
 
 
+def _value_noise(coords: list[np.ndarray], seed: int) -> np.ndarray:
+    """Smooth noise in [0, 1): hashed lattice values blended with smoothstep weights (2 or 3 axes,
+    lattice spacing 1). Smooth textures look the same when sampled at slightly different points."""
+    base = [np.floor(c) for c in coords]
+    frac = [c - b for c, b in zip(coords, base)]
+    w = [f * f * (3.0 - 2.0 * f) for f in frac]
+    out = np.zeros(coords[0].shape, np.float64)
+    for corner in np.ndindex(*([2] * len(coords))):
+        weight = np.ones(coords[0].shape, np.float64)
+        idx = []
+        for a, c in enumerate(corner):
+            weight = weight * (w[a] if c else 1.0 - w[a])
+            idx.append(base[a] + c)
+        while len(idx) < 3:
+            idx.append(np.zeros_like(idx[0]))
+        out += weight * _hash01(idx[0], idx[1], idx[2], seed)
+    return out.astype(np.float32)
+
+
+def _inside(x: np.ndarray, lo: float, hi: float, soft: float = 0.06) -> np.ndarray:
+    """1 inside [lo, hi], 0 outside, with linear ramps ``soft`` metres wide (soft-edged patterns)."""
+    return (np.clip((x - lo) / soft + 0.5, 0.0, 1.0) * np.clip((hi - x) / soft + 0.5, 0.0, 1.0)).astype(np.float32)
+
+
 # ---------------------------------------------------------------------------------------------- world
 @dataclass
 class _Objects:
@@ -437,22 +461,24 @@ class StreetWorld:
             dx = np.abs(gx - B * np.round(gx / B))
             dy = np.abs(gy - B * np.round(gy / B))
             dmin = np.minimum(dx, dy)
-            grain = _hash01(np.floor(gx * 2), np.floor(gy * 2), 0, seed)
+            grain = _value_noise([gx * 1.5, gy * 1.5], seed)[:, None]
             col = np.empty((len(m), 3), np.float32)
             lab = np.full(len(m), TERRAIN, np.uint8)
             road = dmin < ROAD_HALF_WIDTH
             walk = ~road & (dmin < ROAD_HALF_WIDTH + SIDEWALK_WIDTH)
             lawn = ~road & ~walk
             lab[road], lab[walk] = ROAD, SIDEWALK
-            col[road] = np.array([0.31, 0.31, 0.33]) + (grain[road, None] - 0.5) * 0.06
             # dashed centre lines, not inside crossings
             along = np.where(dx < dy, gy, gx)
-            dash = road & (np.maximum(dx, dy) >= ROAD_HALF_WIDTH) & (dmin < 0.1) & (np.mod(along, 6.0) < 3.0)
-            col[dash] = [0.86, 0.86, 0.80]
-            tiles = (np.mod(gx, 1.0) < 0.05) | (np.mod(gy, 1.0) < 0.05)
-            col[walk] = np.array([0.63, 0.61, 0.57]) + (grain[walk, None] - 0.5) * 0.04
-            col[walk & tiles] *= 0.82
-            col[lawn] = np.array([0.30, 0.45, 0.20]) + (grain[lawn, None] - 0.5) * 0.10
+            dash = (_inside(dmin, -0.1, 0.1) * _inside(np.mod(along, 6.0), 0.0, 3.0)
+                    * (np.maximum(dx, dy) >= ROAD_HALF_WIDTH + 0.5))[:, None]
+            asphalt = np.array([0.31, 0.31, 0.33]) + (grain - 0.5) * 0.08
+            col[road] = (asphalt * (1 - dash) + np.array([0.86, 0.86, 0.80]) * dash)[road]
+            joint = np.maximum(_inside(np.mod(gx + 0.5, 1.0), 0.47, 0.53, 0.04),
+                               _inside(np.mod(gy + 0.5, 1.0), 0.47, 0.53, 0.04))[:, None]
+            slab = (np.array([0.63, 0.61, 0.57]) + (grain - 0.5) * 0.05) * (1.0 - 0.18 * joint)
+            col[walk] = slab[walk]
+            col[lawn] = (np.array([0.30, 0.45, 0.20]) + (grain - 0.5) * 0.12)[lawn]
             rgb[m] = col
             labels[m] = lab
             normal[m] = [0, 0, 1]
@@ -471,13 +497,14 @@ class StreetWorld:
             px, py, pz = x[m], y[m], z[m]
             u = np.where(ax == 0, py, px)  # the horizontal coordinate along a wall
             wall = ax != 2
-            win = ((mat == _BUILDING) & wall & (pz > 1.0) & (np.mod(pz, 3.0) > 1.0) & (np.mod(pz, 3.0) < 2.2)
-                   & (np.mod(u, 2.5) > 0.6) & (np.mod(u, 2.5) < 1.9))
-            col[win] = [0.20, 0.25, 0.32]
+            building_wall = ((mat == _BUILDING) & wall).astype(np.float32)
+            win = (building_wall * _inside(pz, 1.0, 1e9) * _inside(np.mod(pz, 3.0), 1.0, 2.2)
+                   * _inside(np.mod(u, 2.5), 0.6, 1.9))[:, None]
+            col = col * (1 - win) + (0.5 * col + np.array([0.12, 0.15, 0.20], np.float32)) * win
             roof = (mat == _BUILDING) & ~wall
             col[roof] *= 0.7
-            glass = (mat == _CAR) & wall & (pz > 1.0) & (pz < 1.4)
-            col[glass] = [0.14, 0.16, 0.20]
+            glass = (((mat == _CAR) & wall) * _inside(pz, 1.0, 1.4))[:, None]
+            col = col * (1 - glass) + np.array([0.14, 0.16, 0.20], np.float32) * glass
             rgb[m] = col
 
         # tree crowns: spheres with leaf noise
@@ -487,7 +514,7 @@ class StreetWorld:
             p = points[m]
             nrm = p - objs.sph_center[k]
             normal[m] = nrm / np.linalg.norm(nrm, axis=1, keepdims=True)
-            noise = _hash01(np.floor(p[:, 0] * 3), np.floor(p[:, 1] * 3), np.floor(p[:, 2] * 3), seed + 1)
+            noise = _value_noise([p[:, 0] * 2.5, p[:, 1] * 2.5, p[:, 2] * 2.5], seed + 1)
             rgb[m] = objs.sph_tone[k] * (0.8 + 0.4 * noise[:, None])
 
         lit = material != _SKY

@@ -1,0 +1,199 @@
+"""Guidance images for wc-vid2vid: the world's coloured points seen from the next camera.
+
+:class:`GuidanceRenderer` projects coloured points into a camera with a z-buffer built from one
+``scatter_reduce(amin)`` over packed (depth, point index) int64 keys (positive float32 depths order
+like their bit patterns, so the smallest key is the nearest point), and returns the generator's
+guidance: an [N,4,H,W] float32 tensor, RGB in [-1,1] where a point was seen and -1 elsewhere, and a
+{0,1} mask as the fourth channel. ``splat`` > 1 draws each point as a splat×splat square (the z-test
+still keeps the nearest), which closes the holes between points when the camera moves closer.
+
+:class:`WorldGuidance` closes wc-vid2vid's loop for one stream: ``guidance(depth, camera, size)``
+before the generator runs, ``update(image)`` after it produced the frame.
+
+>>> import torch
+>>> from vidsynth.geometry.camera import Intrinsics
+>>> K = Intrinsics.from_fov(8, 8, 90.0)
+>>> g = GuidanceRenderer().render(torch.tensor([[0.0, 0.0, 2.0]]), torch.tensor([[255, 0, 0]], dtype=torch.uint8), K)
+>>> g.shape, float(g[0, 3].sum())
+(torch.Size([1, 4, 8, 8]), 1.0)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vidsynth.errors import VidsynthError
+
+from .camera import Camera, Intrinsics
+from .unproject import as_tensor, unproject_depth
+from .world import PointWorld, WorldConfig
+
+_NO_HIT = torch.iinfo(torch.int64).max
+
+
+@dataclass
+class GuidanceConfig:
+    """How points become a guidance image."""
+
+    splat: int = 1          # each point covers splat×splat pixels (odd sizes centre on the point)
+    near: float = 0.05      # metres: nearer points are ignored
+    far: float = float("inf")  # metres: farther points are ignored
+
+
+def zbuffer(uv: torch.Tensor, z: torch.Tensor, height: int, width: int, splat: int = 1) -> torch.Tensor:
+    """Index of the nearest point per pixel (-1 where none) for points at sub-pixel ``uv`` and depth ``z``
+    (all > 0). Returns a flat [H·W] int64 tensor."""
+    n = uv.shape[0]
+    if n >= 1 << 31:
+        raise VidsynthError(f"guidance: expected fewer than 2^31 points, found {n}; lower the world capacity")
+    u = torch.round(uv[:, 0]).to(torch.int64)
+    v = torch.round(uv[:, 1]).to(torch.int64)
+    # float32 bits of a positive depth are ordered like the depth; the point index breaks ties
+    packed = (z.to(torch.float32).view(torch.int32).to(torch.int64) << 32) | torch.arange(n, device=uv.device)
+    if splat > 1:
+        lo = -((splat - 1) // 2)
+        offs = torch.arange(lo, lo + splat, device=uv.device)
+        du, dv = torch.meshgrid(offs, offs, indexing="xy")
+        u = (u[:, None] + du.reshape(1, -1)).reshape(-1)
+        v = (v[:, None] + dv.reshape(1, -1)).reshape(-1)
+        packed = packed[:, None].expand(n, splat * splat).reshape(-1)
+    inside = (u >= 0) & (u < width) & (v >= 0) & (v < height)
+    pix = v[inside] * width + u[inside]
+    buf = torch.full((height * width,), _NO_HIT, dtype=torch.int64, device=uv.device)
+    buf.scatter_reduce_(0, pix, packed[inside], reduce="amin")
+    return torch.where(buf == _NO_HIT, torch.full_like(buf, -1), buf & 0xFFFFFFFF)
+
+
+def to_guidance(index: torch.Tensor, colours: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Per-pixel point index (-1 = none) + uint8 colours → [1,4,H,W] guidance (RGB in [-1,1], mask)."""
+    valid = index >= 0
+    rgb = torch.full((height * width, 3), -1.0, dtype=torch.float32, device=index.device)
+    rgb[valid] = colours[index[valid]].to(torch.float32) / 127.5 - 1.0
+    out = torch.cat([rgb.T.reshape(3, height, width), valid.to(torch.float32).reshape(1, height, width)], 0)
+    return out[None]
+
+
+class GuidanceRenderer:
+    """Coloured points → guidance image and mask in one camera (z-buffered, optional splats).
+
+    >>> r = GuidanceRenderer(GuidanceConfig(splat=3))
+    """
+
+    def __init__(self, config: GuidanceConfig | None = None, **overrides):
+        cfg = config or GuidanceConfig()
+        if overrides:
+            cfg = GuidanceConfig(**{**cfg.__dict__, **overrides})
+        if cfg.splat < 1:
+            raise VidsynthError(f"guidance: expected splat >= 1 pixels, found {cfg.splat}")
+        self.config = cfg
+
+    def render(self, points: torch.Tensor, colours: torch.Tensor, K: Intrinsics, pose=None,
+               size: tuple[int, int] | None = None) -> torch.Tensor:
+        """Project world ``points`` [M,3] with uint8 ``colours`` [M,3] into the camera (K, 4×4
+        camera-to-world ``pose``; None = identity) → [1,4,H,W]. ``size`` = (height, width) of the
+        generator; the intrinsics are rescaled to it."""
+        if size is not None and (size[0], size[1]) != (K.height, K.width):
+            K = K.scaled(size[1], size[0])
+        H, W = K.height, K.width
+        pts = as_tensor(points, torch.float32)
+        cam = pts
+        if pose is not None:
+            P = as_tensor(pose, torch.float32, pts.device)
+            cam = (pts - P[:3, 3]) @ P[:3, :3]  # R^T (p - t) for row vectors
+        z = cam[:, 2]
+        keep = (z > self.config.near) & (z < self.config.far)
+        sel = torch.nonzero(keep).squeeze(1)
+        cam, z = cam[sel], z[sel]
+        uv = torch.stack([K.fx * cam[:, 0] / z + K.cx, K.fy * cam[:, 1] / z + K.cy], 1)
+        index = zbuffer(uv, z, H, W, self.config.splat)
+        if sel.numel():
+            index = torch.where(index >= 0, sel[index.clamp(min=0)], index)
+        return to_guidance(index, as_tensor(colours, torch.uint8, pts.device), H, W)
+
+    def render_world(self, world: PointWorld, camera: Camera, size: tuple[int, int] | None = None) -> torch.Tensor:
+        xyz, rgb = world.coloured_points()
+        return self.render(xyz, rgb, camera.intrinsics, camera.pose, size)
+
+
+def _image_to_uint8(image) -> torch.Tensor:
+    """H×W×3 uint8 (numpy/tensor) or [1,3,H,W]/[3,H,W] float in [-1,1] → H×W×3 uint8 tensor."""
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise VidsynthError(f"world guidance: expected an H×W×3 uint8 image, found {image.dtype} {image.shape}")
+        return torch.from_numpy(np.ascontiguousarray(image))
+    t = image.detach().cpu()
+    if t.dtype == torch.uint8 and t.ndim == 3 and t.shape[2] == 3:
+        return t
+    if t.ndim == 4:
+        t = t[0]
+    if t.ndim != 3 or t.shape[0] != 3:
+        raise VidsynthError(f"world guidance: expected a [1,3,H,W] image tensor in [-1,1], found {tuple(image.shape)}")
+    return ((t.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).permute(1, 2, 0).contiguous()
+
+
+class WorldGuidance:
+    """wc-vid2vid's world for one stream: guidance before each generated frame, colours after it.
+
+    >>> import numpy as np
+    >>> from vidsynth.geometry.camera import Camera, Intrinsics
+    >>> wg = WorldGuidance(WorldConfig(voxel_size=0.05, capacity=10_000))
+    >>> cam = Camera(Intrinsics.from_fov(16, 16, 90.0), np.eye(4))
+    >>> g = wg.guidance(np.full((16, 16), 3.0, np.float32), cam, size=(16, 16))
+    >>> float(g[0, 3].sum())  # nothing generated yet: nothing to show
+    0.0
+    >>> wg.update(np.full((16, 16, 3), 200, np.uint8))
+    256
+    >>> float(wg.guidance(np.full((16, 16), 3.0, np.float32), cam, size=(16, 16))[0, 3].mean())
+    1.0
+    """
+
+    def __init__(self, world: PointWorld | WorldConfig | None = None, renderer: GuidanceRenderer | None = None):
+        self.world = world if isinstance(world, PointWorld) else PointWorld(world)
+        self.renderer = renderer or GuidanceRenderer()
+        self._pending: tuple | None = None  # (depth, camera) of the frame being generated
+
+    def reset(self) -> None:
+        """A new stream (a discontinuity): forget the world."""
+        self.world.clear()
+        self._pending = None
+
+    def guidance(self, depth, camera: Camera, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """[1,4,H,W] guidance for the frame with this ``depth`` (H×W metres, sized like the camera's
+        intrinsics) and ``camera``; remembers both for :meth:`update`. ``size`` = generator (H, W)."""
+        K = camera.intrinsics
+        d = as_tensor(depth, torch.float32)
+        if d.ndim != 2 or tuple(d.shape) != (K.height, K.width):
+            raise VidsynthError(f"world guidance: expected a depth map of {K.height}x{K.width} (the camera's size), "
+                                f"found {tuple(d.shape)}; pass depth and intrinsics of the same resolution")
+        self._pending = (d, camera)
+        return self.renderer.render_world(self.world, camera, size)
+
+    def update(self, image) -> int:
+        """Add the generated frame's colours at its depth's points (first colour sticks). ``image`` is
+        H×W×3 uint8 or a [1,3,H,W] tensor in [-1,1] at the generator's size. Returns new points."""
+        if self._pending is None:
+            raise VidsynthError("world guidance: update() came before guidance(); call guidance(depth, camera) "
+                                "for each frame first")
+        depth, camera = self._pending
+        self._pending = None
+        rgb = _image_to_uint8(image)
+        H, W = rgb.shape[:2]
+        K = camera.intrinsics
+        if (H, W) != tuple(depth.shape):
+            # depth resampled to the generated image (nearest: no blending across depth edges)
+            depth = F.interpolate(depth[None, None], size=(H, W), mode="nearest")[0, 0]
+            K = K.scaled(W, H)
+        pts, valid = unproject_depth(depth, K, camera.pose)
+        sel = valid.reshape(-1)
+        return self.world.add(pts.reshape(-1, 3)[sel], rgb.reshape(-1, 3)[sel])
+
+    def state_dict(self) -> dict:
+        return {"world": self.world.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.world.load_state_dict(state["world"])
+        self._pending = None
