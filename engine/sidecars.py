@@ -30,7 +30,9 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 
 def _flat(a: np.ndarray) -> list[float]:
-    return [round(float(v), 3) for v in np.asarray(a, np.float64).reshape(-1)]
+    # float32 -> Python float is exact and JSON keeps all digits, so a file read back gives the same
+    # keypoints bit for bit (and so the same drawn network inputs).
+    return [float(v) for v in np.asarray(a, np.float32).reshape(-1)]
 
 
 def openpose_dict(people: list[PoseKeypoints]) -> dict:
@@ -114,7 +116,7 @@ def read_openpose_json(path) -> PoseKeypoints:
 
 def write_dlib68_json(path, landmarks: FaceLandmarks) -> None:
     """Write 68 ``[x, y]`` pairs (``[]`` when no face was found)."""
-    pairs = [] if landmarks.is_empty else [[round(float(x), 3), round(float(y), 3)] for x, y in landmarks.xy]
+    pairs = [] if landmarks.is_empty else [[float(x), float(y)] for x, y in landmarks.xy]
     _atomic_write_text(Path(path), json.dumps(pairs))
 
 
