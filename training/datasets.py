@@ -145,7 +145,7 @@ def scan(root: str, folder: str, sequences: bool) -> dict[str, dict[str, str]]:
                 out[d] = {os.path.splitext(f)[0]: os.path.join(base, d, f) for f in names}
         if files:
             out[""] = {os.path.splitext(f)[0]: os.path.join(base, f) for f in files}
-    else:
+    elif files:
         out[""] = {os.path.splitext(f)[0]: os.path.join(base, f) for f in files}
     if not out:
         raise VidsynthError(f"the data folder {base} is empty: expected {'sequence folders of ' if sequences else ''}"
@@ -434,10 +434,13 @@ class FewShotImages(_FolderDataset):
     def __init__(self, root: str, cfg: DataConfig, seed: int = 0, train: bool = True):
         super().__init__(root, cfg, seed, train)
         content = scan(root, "images_content", True)
-        style_root = "images_style" if os.path.isdir(os.path.join(root, "images_style")) else "images_content"
-        style = scan(root, style_root, True)
-        if style_root == "images_style" and set(style) != set(content) and "images_content" in style:
-            style = scan(os.path.join(root, "images_style"), "images_content", True)  # imaginaire's nesting
+        style_dir = os.path.join(root, "images_style")
+        if os.path.isdir(os.path.join(style_dir, "images_content")):
+            style = scan(style_dir, "images_content", True)  # imaginaire nests the style classes one level deeper
+        elif os.path.isdir(style_dir):
+            style = scan(root, "images_style", True)
+        else:
+            style = content
         self.classes = sorted(content)
         if len(self.classes) < 2:
             raise VidsynthError(f"few-shot data needs at least 2 class folders under {root}/images_content; "
