@@ -20,11 +20,18 @@ from .errors import BackendUnavailable
 from .factory import available_backends, make_runner, make_runner_from_config
 from .onnx_export import export_onnx, onnx_cache_key
 from .onnxruntime_runner import OnnxRunner
-from .tensorrt_runner import TensorRTRunner, export_for_tensorrt, tensorrt_cache_key
+from .tensorrt_runner import (
+    TENSORRT_ONNX_OPS,
+    TensorRTRunner,
+    export_for_tensorrt,
+    tensorrt_cache_key,
+    unsupported_tensorrt_ops,
+)
 
 __all__ = [
     "BACKENDS",
     "PRECISIONS",
+    "TENSORRT_ONNX_OPS",
     "BackendUnavailable",
     "CompiledRunner",
     "DictOutput",
@@ -44,4 +51,5 @@ __all__ = [
     "module_fingerprint",
     "onnx_cache_key",
     "tensorrt_cache_key",
+    "unsupported_tensorrt_ops",
 ]

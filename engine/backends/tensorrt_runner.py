@@ -24,6 +24,25 @@ from .onnx_export import DEFAULT_OPSET, export_onnx, onnx_cache_key
 WORKSPACE_BYTES = 1 << 30
 MAX_ENGINES = 4
 
+# ONNX ops that TensorRT's ONNX parser (8.6 and 10.x) imports: checked before a build, so an
+# unsupported op is named up front instead of deep in the parser's log
+TENSORRT_ONNX_OPS = frozenset(
+    """Abs Acos Add And ArgMax ArgMin AveragePool BatchNormalization Cast Ceil Clip Concat Constant
+    ConstantOfShape Conv ConvTranspose Cos CumSum DepthToSpace Div Einsum Elu Equal Erf Exp Expand Flatten
+    Floor Gather GatherElements GatherND Gelu Gemm GlobalAveragePool GlobalMaxPool Greater GreaterOrEqual
+    GridSample GroupNormalization HardSigmoid Identity If InstanceNormalization LayerNormalization LeakyRelu
+    Less LessOrEqual Log LpNormalization MatMul Max MaxPool Mean Min Mod Mul Neg NonZero Not Or Pad Pow
+    PRelu Range Reciprocal ReduceL1 ReduceL2 ReduceMax ReduceMean ReduceMin ReduceProd ReduceSum Relu
+    Reshape Resize ScatterElements ScatterND Shape Sigmoid Sign Sin Size Slice Softmax Softplus
+    SpaceToDepth Split Sqrt Squeeze Sub Sum Tanh Tile TopK Transpose Unsqueeze Upsample Where Xor""".split()
+)
+
+
+def unsupported_tensorrt_ops(onnx_path: str | Path) -> set[str]:
+    """The op types in an ONNX graph that TensorRT's parser would reject (empty: it can build)."""
+    onnx = require("onnx", "checking an ONNX graph for TensorRT")
+    return {n.op_type for n in onnx.load(str(onnx_path)).graph.node} - TENSORRT_ONNX_OPS
+
 
 def tensorrt_cache_key(
     fingerprint: str,
@@ -150,6 +169,12 @@ class TensorRTRunner(Runner):
             onnx_path = export_for_tensorrt(
                 self.module, inputs, self.cache_dir, self.fingerprint, self.opset, self.names_for_outputs
             )
+            unsupported = unsupported_tensorrt_ops(onnx_path)
+            if unsupported:
+                raise BackendUnavailable(
+                    f"the network's ONNX graph has ops TensorRT cannot parse ({', '.join(sorted(unsupported))}); "
+                    "use backend='onnx'"
+                )
             atomic_write_bytes(path, self._build(onnx_path.read_bytes()))
         runtime = self.trt.Runtime(self.logger)
         engine = runtime.deserialize_cuda_engine(path.read_bytes())

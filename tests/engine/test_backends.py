@@ -23,6 +23,7 @@ from vidsynth.engine.backends import (
     module_fingerprint,
     onnx_cache_key,
     tensorrt_cache_key,
+    unsupported_tensorrt_ops,
 )
 from vidsynth.errors import MissingDependency, VidsynthError
 
@@ -252,15 +253,6 @@ def test_tensorrt_cache_key_covers_gpu_version_precision_shapes_and_weights(net)
     assert len({tensorrt_cache_key(**v) for v in variants} | {key}) == len(variants) + 1
 
 
-# what TensorRT 8.6+/10's ONNX parser supports, limited to what a generator could plausibly emit
-_TENSORRT_ONNX_OPS = {
-    "Add", "Sub", "Mul", "Div", "Conv", "ConvTranspose", "InstanceNormalization", "BatchNormalization", "Relu",
-    "LeakyRelu", "Sigmoid", "Tanh", "Resize", "Upsample", "GridSample", "Transpose", "Reshape", "Concat",
-    "Slice", "Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Cast", "Pad", "ReduceMean", "Sqrt", "Pow",
-    "MatMul", "Gemm", "Softmax", "Exp", "Clip", "Identity", "AveragePool", "MaxPool", "Where", "Expand",
-}
-
-
 def test_tensorrt_graph_is_the_static_fp32_onnx_graph(net, tmp_path):
     inputs = make_inputs()
     path = export_for_tensorrt(net, inputs, tmp_path, module_fingerprint(net))
@@ -268,7 +260,13 @@ def test_tensorrt_graph_is_the_static_fp32_onnx_graph(net, tmp_path):
     assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
     ops = {n.op_type for n in model.graph.node}
     assert {"InstanceNormalization", "GridSample", "Resize", "Conv"} <= ops
-    assert ops <= _TENSORRT_ONNX_OPS, ops - _TENSORRT_ONNX_OPS
+    assert unsupported_tensorrt_ops(path) == set()
+    odd = onnx.helper.make_model(onnx.helper.make_graph(
+        [onnx.helper.make_node("Unique", ["x"], ["y"]), onnx.helper.make_node("Relu", ["y"], ["z"])], "odd",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [4])],
+        [onnx.helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, None)]))
+    onnx.save(odd, str(tmp_path / "odd.onnx"))
+    assert unsupported_tensorrt_ops(tmp_path / "odd.onnx") == {"Unique"}
     for value in list(model.graph.input) + list(model.graph.output):
         assert value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
         assert all(d.HasField("dim_value") for d in value.type.tensor_type.shape.dim)  # static shapes
