@@ -81,6 +81,9 @@ def save_model(model: nn.Module, path: str | os.PathLike, metadata: dict[str, st
     os.close(fd)
     try:
         st.save_file(tensors, tmp, metadata=meta)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a model file is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
