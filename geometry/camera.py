@@ -131,3 +131,165 @@ def pose_from_heading(position, heading_rad: float, pitch_rad: float = 0.0) -> n
     pose[:3, 0], pose[:3, 1], pose[:3, 2] = right, down, forward
     pose[:3, 3] = np.asarray(position, dtype=np.float64)
     return pose
+
+
+# ------------------------------------------------------------------------------------- cameras file
+@dataclass
+class CameraTrack:
+    """What a cameras file holds: one intrinsics and a camera-to-world pose per frame (metres)."""
+
+    intrinsics: Intrinsics
+    poses: np.ndarray  # [N,4,4] float64
+    indices: list[int]
+
+    def __len__(self) -> int:
+        return len(self.poses)
+
+    def camera(self, i: int) -> Camera:
+        return Camera(self.intrinsics, self.poses[i])
+
+
+def _bad(path: str, what: str, found, todo: str) -> VidsynthError:
+    return VidsynthError(f"cameras file {path}: expected {what}, found {found}; {todo}")
+
+
+def validate_pose(pose, where: str = "pose", tol: float = 1e-4) -> np.ndarray:
+    """A 4×4 camera-to-world matrix as float64, or :class:`VidsynthError` saying what is wrong with it.
+
+    >>> validate_pose(np.eye(4)).shape
+    (4, 4)
+    """
+    try:
+        P = np.asarray(pose, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise VidsynthError(f"{where}: expected a 4x4 matrix of numbers, found {pose!r:.80}; write it as "
+                            "[[r00,r01,r02,tx],[r10,r11,r12,ty],[r20,r21,r22,tz],[0,0,0,1]]") from None
+    if P.shape != (4, 4):
+        raise VidsynthError(f"{where}: expected a 4x4 camera-to-world matrix, found shape {P.shape}; give 4 rows "
+                            "of 4 numbers (or 'R' 3x3 and 't' 3)")
+    if not np.isfinite(P).all():
+        raise VidsynthError(f"{where}: expected finite numbers, found NaN or inf; fix the pose")
+    if np.abs(P[3] - [0, 0, 0, 1]).max() > tol:
+        raise VidsynthError(f"{where}: expected the last row [0, 0, 0, 1], found {P[3].tolist()}; this is not a "
+                            "rigid transform (a projection matrix?)")
+    R = P[:3, :3]
+    ortho = np.abs(R.T @ R - np.eye(3)).max()
+    if ortho > tol:
+        raise VidsynthError(f"{where}: expected a rotation (RᵀR = I), found |RᵀR - I| = {ortho:.3g}; the 3x3 part "
+                            "holds scale or shear: orthonormalise it or store scale in the translation units")
+    det = float(np.linalg.det(R))
+    if abs(det - 1.0) > tol:
+        raise VidsynthError(f"{where}: expected a rotation with det(R) = 1, found det(R) = {det:.4g} (a reflection); "
+                            "flip one camera axis: conventions are OpenCV's x right, y down, z forward")
+    return P
+
+
+def _frame_pose(path: str, k: int, frame) -> np.ndarray:
+    where = f"cameras file {path}: frame {k}"
+    if not isinstance(frame, dict):
+        raise _bad(path, f"frame {k} to be an object with 'index' and 'pose' (or 'R' and 't')", type(frame).__name__,
+                   "see docs/geometry.md for the format")
+    if "pose" in frame:
+        return validate_pose(frame["pose"], where)
+    if "R" in frame and "t" in frame:
+        try:
+            R = np.asarray(frame["R"], np.float64)
+            t = np.asarray(frame["t"], np.float64)
+        except (TypeError, ValueError):
+            raise _bad(path, f"numbers in frame {k}'s R and t", "something else", "fix that frame") from None
+        if R.shape != (3, 3) or t.shape not in ((3,), (3, 1)):
+            raise _bad(path, f"R 3x3 and t of 3 numbers in frame {k}", f"R {R.shape}, t {t.shape}", "fix that frame")
+        P = np.eye(4)
+        P[:3, :3], P[:3, 3] = R, t.reshape(3)
+        return validate_pose(P, where)
+    raise _bad(path, f"'pose' (4x4) or 'R' and 't' in frame {k}", sorted(frame), "add the camera-to-world pose")
+
+
+def _intrinsics(path: str, data) -> Intrinsics:
+    if not isinstance(data, dict):
+        raise _bad(path, "an 'intrinsics' object {fx, fy, cx, cy, width, height}", type(data).__name__,
+                   "add it (see docs/geometry.md)")
+    d = dict(data)
+    if "K" in d:
+        K = np.asarray(d.pop("K"), np.float64)
+        if K.shape != (3, 3):
+            raise _bad(path, "intrinsics K as a 3x3 matrix", f"shape {K.shape}", "give [[fx,0,cx],[0,fy,cy],[0,0,1]]")
+        d.update(fx=K[0, 0], fy=K[1, 1], cx=K[0, 2], cy=K[1, 2])
+    missing = [k for k in ("fx", "fy", "cx", "cy", "width", "height") if k not in d]
+    if missing:
+        raise _bad(path, "intrinsics fx, fy, cx, cy (pixels) and width, height", f"{missing} missing", "add them")
+    try:
+        K = Intrinsics(float(d["fx"]), float(d["fy"]), float(d["cx"]), float(d["cy"]), int(d["width"]), int(d["height"]))
+    except (TypeError, ValueError):
+        raise _bad(path, "numbers in intrinsics", data, "fix the intrinsics") from None
+    if not (K.fx > 0 and K.fy > 0 and K.width > 0 and K.height > 0):
+        raise _bad(path, "fx, fy, width and height > 0", K.to_dict(), "fix the intrinsics")
+    if not (-K.width <= K.cx <= 2 * K.width and -K.height <= K.cy <= 2 * K.height):
+        raise _bad(path, f"a principal point near the {K.width}x{K.height} image", (K.cx, K.cy),
+                   "cx, cy are in pixels (not normalised): multiply normalised values by width and height")
+    return K
+
+
+def read_cameras(path: str, expected_count: int | None = None, size: tuple[int, int] | None = None) -> CameraTrack:
+    """Read and check a cameras file (format in the module docstring).
+
+    ``expected_count`` = the number of frames the cameras are for; ``size`` = (width, height) of the
+    depth/label frames, to which the intrinsics are rescaled if they differ only by a scale factor.
+    Everything wrong (missing file, bad JSON, wrong count or order, a pose that is not a rotation,
+    unknown units, bad shapes) raises :class:`VidsynthError` saying what was expected and found.
+    """
+    if not os.path.isfile(path):
+        raise VidsynthError(f"cameras file: expected a JSON file at {path!r}, found none; check the path "
+                            "(or leave --cameras out to estimate poses from depth)")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _bad(path, "valid JSON", f"a parse error ({exc})", "fix the file") from None
+    if not isinstance(data, dict) or "frames" not in data or "intrinsics" not in data:
+        raise _bad(path, "an object with 'intrinsics' and 'frames'",
+                   sorted(data) if isinstance(data, dict) else type(data).__name__, "see docs/geometry.md")
+    K = _intrinsics(path, data["intrinsics"])
+    units = data.get("units", "m")
+    if units not in _UNIT_SCALE:
+        raise _bad(path, f"units one of {sorted(_UNIT_SCALE)}", repr(units), "state the translation units")
+    frames = data["frames"]
+    if not isinstance(frames, list) or not frames:
+        raise _bad(path, "a non-empty list of frames", type(frames).__name__ if not isinstance(frames, list) else "[]",
+                   "add one entry per frame")
+    indices, poses = [], []
+    for k, frame in enumerate(frames):
+        pose = _frame_pose(path, k, frame)
+        idx = frame.get("index", k)
+        if not isinstance(idx, int) or isinstance(idx, bool):
+            raise _bad(path, f"an integer index in frame {k}", repr(idx), "fix that frame")
+        pose[:3, 3] *= _UNIT_SCALE[units]
+        indices.append(idx)
+        poses.append(pose)
+    if indices != list(range(indices[0], indices[0] + len(indices))):
+        raise _bad(path, "frame indices that count up by one without gaps or repeats",
+                   f"{indices[:8]}{'...' if len(indices) > 8 else ''}", "sort the frames and give one per frame")
+    if expected_count is not None and len(poses) != expected_count:
+        raise _bad(path, f"{expected_count} frames (one per input frame)", f"{len(poses)}",
+                   "give a pose for every frame, or trim the input to the frames that have one")
+    P = np.stack(poses)
+    if len(P) > 1:
+        step = float(np.median(np.linalg.norm(np.diff(P[:, :3, 3], axis=0), axis=1)))
+        if step > 100.0:
+            raise _bad(path, "camera centres a few metres apart at most between frames",
+                       f"a median step of {step:.4g} m", "the translations look like cm or mm: set \"units\"")
+    if size is not None and (size[0], size[1]) != (K.width, K.height):
+        if abs(size[0] / K.width - size[1] / K.height) > 0.01 * size[0] / K.width:
+            raise _bad(path, f"intrinsics for {size[0]}x{size[1]} frames (or the same aspect ratio)",
+                       f"{K.width}x{K.height}", "give the intrinsics of the frames you render")
+        K = K.scaled(size[0], size[1])
+    return CameraTrack(K, P, indices)
+
+
+def write_cameras(path: str, intrinsics: Intrinsics, poses, start_index: int = 0) -> None:
+    """Write a cameras file (atomically) that :func:`read_cameras` reads back."""
+    frames = [{"index": start_index + i, "pose": validate_pose(p, f"pose {i}").tolist()} for i, p in enumerate(poses)]
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump({"intrinsics": intrinsics.to_dict(), "units": "m", "frames": frames}, fh)
+    os.replace(tmp, path)
