@@ -23,6 +23,28 @@ ITU709, ITU601 = 1, 5  # H.273 matrix codes (also PyAV's Colorspace values)
 UPSAMPLE_CHROMA = 4 | 8192 | 262144
 
 
+RAW_FORMATS = {"gray": "gray", "gray16le": "gray16le", "gray16be": "gray16le", "gbrp16le": "rgb48le", "rgb48le": "rgb48le"}
+
+
+def decoded_image(vframe, rotation: int = 0, raw: bool = False) -> np.ndarray:
+    """A decoded PyAV frame as an RGB uint8 image (or, with ``raw``, grey/16-bit kept as stored), upright.
+
+    Untagged YUV is read as BT.709 from 720 lines up and BT.601 below, as players do.
+    """
+    if raw and vframe.format.name in RAW_FORMATS:
+        image = vframe.to_ndarray(format=RAW_FORMATS[vframe.format.name])
+    else:
+        matrix = vframe.colorspace
+        if matrix not in (ITU709, ITU601, 4, 7, 9):
+            matrix = ITU709 if vframe.height >= 720 else ITU601
+        image = vframe.to_ndarray(
+            format="rgb24", src_colorspace=matrix, src_color_range=vframe.color_range or 1, interpolation=UPSAMPLE_CHROMA
+        )
+    if rotation:
+        image = np.ascontiguousarray(np.rot90(image, k=rotation // 90))
+    return image
+
+
 class VideoFileSource(Source):
     """Decode a video file with PyAV; frames carry the stream's pts and time base unchanged.
 
@@ -34,14 +56,17 @@ class VideoFileSource(Source):
     :class:`VidsynthError` naming the last good frame once decoding fails, after yielding the frames
     before it; with ``strict=False`` it logs a warning and ends there.
     ``seek(index)`` decodes from the start and skips to ``index`` (exact for any frame rate).
+    ``raw=True`` returns grey and 16-bit video (label maps, depth in FFV1) as stored: H×W uint8/uint16,
+    or H×W×3 uint16 for 16-bit RGB.
 
     >>> src = VideoFileSource("clip.mp4")  # doctest: +SKIP
     >>> info = src.open()  # doctest: +SKIP
     >>> for frame in src: ...  # doctest: +SKIP
     """
 
-    def __init__(self, path: str | os.PathLike, strict: bool = True, threads: int = 0):
+    def __init__(self, path: str | os.PathLike, strict: bool = True, threads: int = 0, raw: bool = False):
         self.path = Path(path)
+        self.raw = raw
         self.strict = strict
         self.threads = threads
         self.rotation = 0  # degrees counter-clockwise applied to every image
@@ -132,17 +157,6 @@ class VideoFileSource(Source):
     def seek(self, index: int) -> None:
         self._start = max(0, int(index))
 
-    def _to_rgb(self, vframe) -> np.ndarray:
-        matrix = vframe.colorspace
-        if matrix not in (ITU709, ITU601, 4, 7, 9):  # untagged: what players assume by picture size
-            matrix = ITU709 if vframe.height >= 720 else ITU601
-        image = vframe.to_ndarray(
-            format="rgb24", src_colorspace=matrix, src_color_range=vframe.color_range or 1, interpolation=UPSAMPLE_CHROMA
-        )
-        if self.rotation:
-            image = np.ascontiguousarray(np.rot90(image, k=self.rotation // 90))
-        return image
-
     def __iter__(self) -> Iterator[Frame]:
         av = require("av", "reading video files")
         if self._info is None:
@@ -175,7 +189,7 @@ class VideoFileSource(Source):
                         index=index,
                         pts=int(pts),
                         time_base=time_base,
-                        image=self._to_rgb(vframe),
+                        image=decoded_image(vframe, self.rotation, self.raw),
                         duration=int(vframe.duration) if vframe.duration else None,
                         discontinuity=index == self._start,
                     )
