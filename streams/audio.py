@@ -52,7 +52,9 @@ class AudioCopy:
         else:
             log.info("audio of %s is %s; re-encoding it as AAC for MP4", self.path, source.codec_context.name)
             self._out = container.add_stream("aac", rate=source.codec_context.sample_rate)
-            self._out.layout = source.codec_context.layout.name
+            channels = source.codec_context.channels  # untagged PCM has a layout like "1 channels"
+            self._out.layout = {1: "mono", 2: "stereo"}.get(channels, source.codec_context.layout.name)
+            self._out.format = "fltp"
             self._encoder = self._out
             self._resampler = av.AudioResampler(format="fltp", layout=self._out.layout, rate=self._out.rate)
         self._packets = self._input.demux(source)

@@ -225,7 +225,7 @@ class Mp4Sink(Sink):
         even_size(width, height, str(self.path))
         self._writing_to = path
         try:
-            self._container = av.open(str(path), "w", format="mp4", options=self._container_options())
+            self._container = av.open(str(path), "w", format="mp4", container_options=self._container_options())
         except (av.FFmpegError, OSError) as exc:
             raise VidsynthError(f"cannot write {path}: {exc}; check the folder exists and is writable") from None
         self._container.metadata["vidsynth_start"] = str(self._offset)
