@@ -136,7 +136,7 @@ def fit_curve(x, y) -> tuple[np.ndarray | None, np.ndarray | None]:
     ``|a| > 1`` is rejected (returns ``(None, None)``), as are degenerate fits.
 
     >>> fit_curve([0.0, 4.0], [0.0, 2.0])
-    (array([0, 1, 2, 3]), array([0, 0, 1, 1]))
+    (array([0, 1, 2, 4]), array([0, 0, 1, 2]))
     """
     x = np.asarray(x, np.float64)
     y = np.asarray(y, np.float64)
