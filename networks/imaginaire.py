@@ -335,7 +335,7 @@ def convert_imaginaire(ckpt_path: str | os.PathLike, yaml_path: str | os.PathLik
     model = model_class(name)(config)
     ckpt = load_imaginaire_checkpoint(ckpt_path)
     state, layout = convert_state(model, ckpt, ema=ema)
-    if ema and layout != "ema":
-        warnings.warn(f"{os.fspath(ckpt_path)} has no EMA copy (module.averaged_model.); using the training weights")
     load_converted_state(model, state, source=f"checkpoint {os.fspath(ckpt_path)!r}")
+    if ema and layout != "ema":
+        warnings.warn(f"{os.fspath(ckpt_path)} has no EMA copy (module.averaged_model.); used the training weights")
     return model.eval()
