@@ -107,3 +107,52 @@ def test_fs_vid2vid_face_label_matches_imaginaire():
         k[:, 0] = (k[:, 0] - x0) * 128 / float(x1 - x0)
         k[:, 1] = (k[:, 1] - y0) * 128 / float(y1 - y0)
         assert torch.equal(face_label(k, (128, 128)), call["inputs"]["label"][0])
+
+
+def _read_nearest(path, h, w):
+    cv2 = pytest.importorskip("cv2")
+    from vidsynth.engine.sidecars import read_png
+
+    return cv2.resize(read_png(path), (w, h), interpolation=cv2.INTER_NEAREST)
+
+
+def test_pix2pixhd_and_spade_labels_match_imaginaire():
+    ref = _ref("pix2pixHD")["calls"][0]["inputs"]["label"][0]
+    seg = _read_nearest(f"{RAW}/pix2pixHD/seg_maps/001.png", 128, 256)
+    inst = _read_nearest(f"{RAW}/pix2pixHD/instance_maps/001.png", 128, 256)
+    assert torch.equal(torch.cat([labels_to_one_hot(seg, 35), instance_edges(inst)], 0), ref)
+    ref = _ref("spade")["calls"][0]["inputs"]["label"][0]
+    seg = _read_nearest(f"{RAW}/spade/seg_maps/000000581781.png", 128, 128)
+    edge = _read_nearest(f"{RAW}/spade/edge_maps/000000581781.png", 128, 128)
+    ours = torch.cat([labels_to_one_hot(seg, 183, use_dont_care=True), torch.from_numpy(edge / 255.0).float()[None]], 0)
+    assert torch.equal(ours, ref)
+
+
+def test_fs_vid2vid_pose_label_matches_imaginaire():
+    """DensePose PNG + OpenPose colour drawing (face removed), person crop as the harness made it, 256×128."""
+    cv2 = pytest.importorskip("cv2")
+    ref = _ref("fs_vid2vid_pose")
+    n, (h, w) = len(ref["calls"]), (256, 128)
+    ims = sorted(glob.glob(f"{RAW}/vid2vid/pose/images/001_001/*.jpg"))[:n + 1]
+    dps = sorted(glob.glob(f"{RAW}/vid2vid/pose/pose_maps-densepose/001_001/*.png"))[:n + 1]
+    jss = sorted(glob.glob(f"{RAW}/vid2vid/pose/poses-openpose/001_001/*.json"))[:n + 1]
+    h0, w0 = cv2.imread(ims[0]).shape[:2]
+    fg = np.zeros((h0, w0), bool)
+    for f in dps:
+        fg |= cv2.imread(f, cv2.IMREAD_UNCHANGED)[:, :, 0] > 0
+    ys, xs = np.nonzero(fg)
+    cy, cx = (ys.min() + ys.max()) / 2, (xs.min() + xs.max()) / 2
+    ch = min(h0, 1.1 * max(ys.max() - ys.min(), (xs.max() - xs.min()) * h / w))
+    cw = ch * w / h
+    y0, x0 = int(np.clip(cy - ch / 2, 0, h0 - ch)), int(np.clip(cx - cw / 2, 0, w0 - cw))
+    crop = (y0, int(y0 + ch), x0, int(x0 + cw))
+
+    def encode(i):
+        dp = _read_nearest(dps[i], h0, w0)[crop[0]:crop[1], crop[2]:crop[3]]
+        dp = cv2.resize(np.ascontiguousarray(dp), (w, h), interpolation=cv2.INTER_NEAREST)
+        dp = torch.from_numpy(dp.transpose(2, 0, 1).astype(np.float32)) / 255.0
+        return fs_vid2vid_pose_label(dp, read_openpose_json(jss[i]).crop_resize(crop, (h, w)), (h, w))
+
+    for t, call in enumerate(ref["calls"]):
+        assert torch.equal(encode(t), call["inputs"]["label"][0])
+    assert torch.equal(encode(n), ref["calls"][0]["inputs"]["ref_labels"][0, 0])
