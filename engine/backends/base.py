@@ -42,6 +42,12 @@ class Runner:
     def run(self, inputs: TensorDict) -> TensorDict:
         raise NotImplementedError
 
+    def configure_threads(self, threads: int) -> None:
+        """Take the share of the process's thread budget a stage was given (see engine/threads.py).
+
+        Eager and compiled runners use torch's process-wide intra-op pool, which the budget sets itself.
+        """
+
     def close(self) -> None:
         """Release what the backend holds (sessions, engines); the runner is unusable afterwards."""
 

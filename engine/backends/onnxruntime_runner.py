@@ -146,6 +146,13 @@ class OnnxRunner(Runner):
             out[name] = t.to(self.device) if self.device.type != "cpu" else t
         return out
 
+    def configure_threads(self, threads: int) -> None:
+        """ONNX Runtime's pool is per session: reopen the sessions (from the cached graphs) at the new size."""
+        threads = max(1, int(threads))
+        if threads != self.threads:
+            self.threads = threads
+            self._sessions.clear()
+
     def close(self) -> None:
         self._sessions.clear()
 

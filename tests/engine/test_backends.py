@@ -190,6 +190,9 @@ def test_onnx_matches_eager_and_is_cached_on_disk(net, tmp_path, monkeypatch):
             assert relative_error(out[key], ref[key]) < 1e-4
     session = next(iter(runner._sessions.values()))
     assert session.get_session_options().intra_op_num_threads == 1
+    runner.configure_threads(2)  # a new share of the thread budget reopens the session at that size
+    assert relative_error(runner(inputs)["image"], net(**inputs)["image"].detach()) < 1e-4
+    assert next(iter(runner._sessions.values())).get_session_options().intra_op_num_threads == 2
 
     # a second runner for the same weights and shapes loads the cached graph instead of exporting
     def no_export(*args, **kwargs):
