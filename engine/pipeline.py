@@ -324,7 +324,7 @@ class Pipeline:
                 next_rss = now + 1.0
             if self._errors:
                 self._hard_stop.set()
-            if self.stop_event.is_set() and stopped == "end":
+            if stopped == "end" and (self.stop_event.is_set() or self._sink_asked_to_stop()):
                 stopped = "stop"
                 self._graceful_stop()
                 deadline = now + self.drain_timeout_s
@@ -339,6 +339,11 @@ class Pipeline:
                 self._hard_stop.set()
         rss_samples.append(rss_mb())
         return stopped
+
+    def _sink_asked_to_stop(self) -> bool:
+        """A preview window whose user pressed q/Esc says so through ``stop_requested``."""
+        sinks = getattr(self.sink, "sinks", None) or [self.sink]
+        return any(getattr(s, "stop_requested", False) for s in sinks)
 
     def _graceful_stop(self) -> None:
         """Read no more frames; the frames already read still flow through and are written."""

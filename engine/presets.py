@@ -190,8 +190,13 @@ def parse_remap(text: str | None) -> dict[int, int] | None:
 # -- the presets ---------------------------------------------------------------------------------------
 
 
-def extraction_stages(what: str, palette: str | None = None, remap: dict | None = None, live: bool = False) -> list[Stage]:
-    """The extractor and the drawing stage for ``what`` (pose, face, mask, flow, labels)."""
+def extraction_stages(what: str, palette: str | None = None, remap: dict | None = None,
+                      label_mode: str = "id") -> list[Stage]:
+    """The extractor and the drawing stage for ``what`` (pose, face, mask, flow, labels).
+
+    For labels, ``label_mode`` says how the input codes them: ``"id"`` (pixel values are class ids) or
+    ``"color"`` (pixels are palette colours).
+    """
     if what not in WHATS:
         raise VidsynthError(f"expected --what to be one of {', '.join(WHATS)}, found {what!r}")
     if what == "pose":
@@ -213,27 +218,34 @@ def extraction_stages(what: str, palette: str | None = None, remap: dict | None 
         from .draw import DrawFlow
         from .extract import FlowExtractor
 
-        return [FlowExtractor(), DrawFlow()]
+        flow = FlowExtractor()
+        if not getattr(flow, "warmup_frames", 0):
+            flow.warmup_frames = 1  # the flow of frame k needs frame k-1: a resumed render re-reads one frame
+        return [flow, DrawFlow()]
     from .draw import DrawLabels
-    from .extract import labels as label_module
+    from .extract.labels import LabelDecoder
 
-    decoder_cls = getattr(label_module, "LabelDecoder")
-    decoder = decoder_cls(palette=palette or "cityscapes", remap=remap)
+    if label_mode not in ("id", "color"):
+        raise VidsynthError(f"expected --label-mode 'id' or 'color', found {label_mode!r}")
+    decoder = LabelDecoder(palette=palette or "cityscapes", remap=remap, mode=label_mode)
     return [decoder, DrawLabels(palette=palette or "cityscapes")]
 
 
-def _open_source(spec, size, fps, live):
+def _open_source(spec, size, fps):
+    """Open the input; a camera captures at ``size``/``fps`` itself, other inputs are resized by a stage."""
     from vidsynth.streams import open_source
 
-    options = {}
-    if size is not None:
-        options["size"] = size
+    text = str(spec)
+    if text == "camera" or text.startswith("camera:"):
+        options = {}
+        if size is not None:
+            options.update(width=size[0], height=size[1])
+        if fps is not None:
+            options["fps"] = fps
+        return open_source(spec, **options), False
     if fps is not None:
-        options["fps"] = fps
-    try:
-        return open_source(spec, **options)
-    except TypeError:
-        return open_source(spec)  # a source that takes no capture options; frames are resized below
+        raise VidsynthError(f"--fps sets a camera's capture rate; {text!r} is not a camera, so drop --fps")
+    return open_source(spec), size is not None
 
 
 def _open_sink(spec, **options):
@@ -249,6 +261,7 @@ def extract(
     preview: str | None = None,
     palette: str | None = None,
     remap: str | dict | None = None,
+    label_mode: str = "id",
     sidecars: str | None = None,
     dataset_out: str | None = None,
     size: str | tuple | None = None,
@@ -293,14 +306,14 @@ def extract(
     if dataset_out:
         stages.extend(_dataset_stages(dataset_out, what))
     if what is not None:
-        extractors = extraction_stages(what, palette=palette, remap=remap)
+        extractors = extraction_stages(what, palette=palette, remap=remap, label_mode=label_mode)
         stages.extend(extractors[:-1])
         if sidecars:
             stages.append(_sidecar_stage(sidecars, what))
         if output or preview:
             stages.append(extractors[-1])
-    source = _open_source(input, size, fps, mode == "live")
-    if size is not None:
+    source, resize = _open_source(input, size, fps)
+    if resize:
         stages.insert(0, Resize(*size))
     sinks = []
     if output:

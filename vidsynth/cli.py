@@ -54,6 +54,8 @@ def add_extract(sub) -> None:
     p.add_argument("--preview", nargs="?", const="window", choices=("window", "http"),
                    help="show the result live: in a window (default) or a browser page served on 127.0.0.1")
     p.add_argument("--palette", help="label palette for --what labels: cityscapes, cocostuff or a JSON file")
+    p.add_argument("--label-mode", choices=("id", "color"), default="id",
+                   help="how the input codes labels: pixel values are ids (default) or palette colours")
     p.add_argument("--remap", help="label id remapping: FROM:TO pairs ('7:0,8:1') or a JSON file")
     p.add_argument("--sidecars", metavar="DIR", help="also write the keypoints of every frame as JSON (OpenPose / dlib-68)")
     p.add_argument("--dataset-out", metavar="DIR", help="write a training folder in imaginaire's raw layout")
@@ -90,6 +92,7 @@ def cmd_extract(args) -> int:
         preview=args.preview,
         palette=args.palette,
         remap=args.remap,
+        label_mode=args.label_mode,
         sidecars=args.sidecars,
         dataset_out=args.dataset_out,
         size=args.size,
@@ -315,8 +318,8 @@ def _one_line(message: str) -> str:
 def _quiet_native_logs(enabled: bool):
     """Send what native libraries print on file descriptor 2 (MediaPipe's and TFLite's logs) to a file.
 
-    Python's own stderr (errors, warnings, the progress bar) keeps going to the terminal. The file is
-    named in the error line when a run fails; ``--debug`` leaves descriptor 2 alone.
+    Python's own stderr (errors, warnings, the progress bar) keeps going to the terminal; the file is
+    removed at the end. ``--debug`` leaves descriptor 2 alone, so those logs show.
     """
     if not enabled:
         yield None
@@ -341,8 +344,41 @@ def _quiet_native_logs(enabled: bool):
         sys.stderr.close()
         sys.stderr = old_stderr
         log.close()
-        if os.path.getsize(log.name) == 0:
+        with contextlib.suppress(OSError):
             os.unlink(log.name)
+
+
+class _CurrentStderr:
+    """A stream that is whatever ``sys.stderr`` is at the moment of writing (it is swapped during runs)."""
+
+    def write(self, text):
+        return sys.stderr.write(text)
+
+    def flush(self):
+        sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def _cli_logging(debug: bool):
+    """Log records of vidsynth's modules as ``vidsynth: LEVEL: message`` on stderr while the command runs.
+
+    Restored afterwards, so calling :func:`main` in a process (tests, notebooks) leaves logging as it was.
+    """
+    logger = logging.getLogger("vidsynth")
+    browser = logging.getLogger("vidsynth.streams.browser")
+    saved = (logger.level, logger.propagate, browser.level)
+    handler = logging.StreamHandler(_CurrentStderr())
+    handler.setFormatter(logging.Formatter("vidsynth: %(levelname)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    browser.setLevel(logging.INFO)  # the preview's address is worth printing
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.level, logger.propagate = saved[0], saved[1]
+        browser.setLevel(saved[2])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -355,7 +391,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or bool(os.environ.get("VIDSYNTH_DEBUG"))
     argv = [a for a in argv if a != "--debug"]  # accepted anywhere on the line
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="vidsynth: %(levelname)s: %(message)s")
+    with _cli_logging(debug):
+        return _main(argv, debug)
+
+
+def _main(argv: list[str], debug: bool) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

@@ -1,0 +1,165 @@
+"""Bad input to the ``vidsynth`` command: one clear line on stderr, a non-zero exit, within seconds."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from fractions import Fraction
+
+import pytest
+
+from vidsynth.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HANG = 60  # seconds; a bad input must fail long before this (it is a hang guard, not a speed test)
+
+
+def _write_clip(path, n=20, fragmented=False):
+    """A small H.264 MP4 written directly with PyAV (moov at the end unless fragmented)."""
+    import av
+    import numpy as np
+
+    options = {"movflags": "frag_keyframe+empty_moov"} if fragmented else {}
+    with av.open(str(path), "w", format="mp4", options=options) as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for k in range(n):
+            image = np.full((48, 64, 3), (k * 10) % 256, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def _zero_frame_video(path):
+    import av
+
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        container.start_encoding()  # header and index with no frames
+
+
+@pytest.fixture
+def bad_inputs(tmp_path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 50)
+    whole = tmp_path / "whole.mp4"
+    _write_clip(whole, n=30)
+    truncated = tmp_path / "truncated.mp4"
+    data = whole.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    zero = tmp_path / "zero.mp4"
+    _zero_frame_video(zero)
+    palette = tmp_path / "palette.json"
+    palette.write_text('{"colors": [[0, 0, 0], [255, 0')
+    return {"text": text, "whole": whole, "truncated": truncated, "zero": zero, "palette": palette}
+
+
+def _run_main(capsys, argv):
+    t0 = time.monotonic()
+    code = main(argv)
+    elapsed = time.monotonic() - t0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    return code, lines, elapsed
+
+
+CASES = {
+    "missing file": (lambda p: ["--input", str(p["text"].parent / "missing.mp4")], "no such file"),
+    "text named .mp4": (lambda p: ["--input", str(p["text"])], "FFmpeg"),
+    "truncated video": (lambda p: ["--input", str(p["truncated"])], str("truncated")),
+    "zero-frame video": (lambda p: ["--input", str(p["zero"])], "zero frames"),
+    "camera 99": (lambda p: ["--input", "camera:99"], "camera"),
+    "unreachable URL": (lambda p: ["--input", "rtsp://127.0.0.1:9/x"], "rtsp://127.0.0.1:9/x"),
+    "unknown --what": (lambda p: ["--input", str(p["whole"]), "--what", "aura"], "--what"),
+    "palette that does not parse": (
+        lambda p: ["--input", str(p["whole"]), "--what", "labels", "--palette", str(p["palette"])], "JSON"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_gives_one_line_and_exit_2(case, bad_inputs, capsys, tmp_path):
+    args, needle = CASES[case]
+    argv = ["extract", *args(bad_inputs), "--output", str(tmp_path / "out.mp4"), "--no-progress"]
+    if "--what" not in argv:
+        argv += ["--what", "flow"]
+    code, lines, elapsed = _run_main(capsys, argv)
+    assert code == 2, lines
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("vidsynth: error: ")
+    assert needle.lower() in lines[0].lower(), lines[0]
+    assert elapsed < HANG
+
+
+def test_truncated_video_keeps_what_was_read_playable(bad_inputs, tmp_path, capsys):
+    """A fragmented file cut mid-way: frames before the cut are rendered, then one error line."""
+    from vidsynth.streams.video_file import VideoFileSource
+
+    whole = tmp_path / "frag.mp4"
+    _write_clip(whole, n=60, fragmented=True)
+    cut = tmp_path / "cut.mp4"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    out = tmp_path / "out.mp4"
+    code = main(["extract", "--input", str(cut), "--what", "flow", "--output", str(out), "--no-progress"])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    if code != 0:  # strict decoding reports the cut; what came before it was written and closed
+        assert code == 2 and len(err) == 1 and err[0].startswith("vidsynth: error: ")
+    src = VideoFileSource(out)
+    src.open()
+    assert 0 < sum(1 for _ in src) < 60
+
+
+def test_nothing_to_write_and_bad_options_are_one_line(capsys, bad_inputs):
+    for argv in (
+        ["extract", "--input", str(bad_inputs["whole"])],
+        ["extract", "--input", str(bad_inputs["whole"]), "--output", "x.mp4", "--size", "abc"],
+        ["extract", "--input", str(bad_inputs["whole"]), "--output", "x.mp4", "--fps", "25"],
+        ["extract", "--output", "x.mp4"],
+        ["render"],
+    ):
+        code, lines, _ = _run_main(capsys, argv)
+        assert code == 2 and len(lines) == 1 and lines[0].startswith("vidsynth: error: "), (argv, lines)
+
+
+def _console_script():
+    here = os.path.join(os.path.dirname(sys.executable), "vidsynth")
+    return here if os.path.exists(here) else shutil.which("vidsynth")
+
+
+@pytest.mark.parametrize("launcher", ["module", "console script"])
+def test_subprocess_prints_no_traceback(launcher, bad_inputs, tmp_path):
+    if launcher == "module":
+        cmd = [sys.executable, "-m", "vidsynth.cli"]
+    else:
+        script = _console_script()
+        if script is None:
+            pytest.skip("the vidsynth console script is not installed (pip install -e .)")
+        cmd = [script]
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    for args in (["--input", str(bad_inputs["text"])], ["--input", str(bad_inputs["zero"])]):
+        proc = subprocess.run([*cmd, "extract", *args, "--output", str(tmp_path / "o.mp4")],
+                              capture_output=True, text=True, timeout=HANG, env=env, cwd=ROOT)
+        assert proc.returncode == 2
+        assert "Traceback" not in proc.stderr
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("vidsynth: error: "), proc.stderr
+
+
+def test_info_lists_packages_and_what_is_missing(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    for word in ("torch", "mediapipe", "av", "backends:", "devices: cpu", "missing:", "thread budget:"):
+        assert word in out
+
+
+def test_help_and_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert "vidsynth" in capsys.readouterr().out
+    assert main([]) == 2
