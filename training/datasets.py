@@ -9,6 +9,7 @@ datasets, one sub-folder per sequence for video datasets::
     root/poses-openpose/<seq>/000000.json OpenPose JSON (BODY_25 + hands + 70 face points)
     root/landmarks-dlib68/<seq>/000000.json   68 [x, y] points
     root/flow/<seq>/000000.npy            optional backward flow (H, W, 2) from frame t to t-1, pixels
+                                          (a third channel: 1 where it is valid)
 
 Unpaired data uses ``images_a/`` and ``images_b/``; few-shot data ``images_content/<class>/`` (and
 optionally ``images_style/<class>/``). Keypoints and labels become network inputs through the
@@ -108,8 +109,9 @@ def read_flow(path: str) -> np.ndarray:
                 raise VidsynthError(f"the flow file {path} is not a .flo file; write (H, W, 2) .npy or .flo files")
             w, h = np.frombuffer(f.read(8), np.int32)
             flow = np.frombuffer(f.read(), np.float32).reshape(h, w, 2)
-    if flow.ndim != 3 or flow.shape[2] != 2:
-        raise VidsynthError(f"the flow file {path} must hold an (H, W, 2) array; found {list(flow.shape)}")
+    if flow.ndim != 3 or flow.shape[2] not in (2, 3):
+        raise VidsynthError(f"the flow file {path} must hold an (H, W, 2) array (or (H, W, 3) with a validity "
+                            f"channel); found {list(flow.shape)}")
     return flow.astype(np.float32)
 
 
@@ -242,10 +244,11 @@ class Augment:
 
     def flow(self, flow: np.ndarray) -> np.ndarray:
         sx, sy = self.w / flow.shape[1], self.h / flow.shape[0]
-        f = self.image(flow)
-        f = f * np.array([sx, sy], np.float32)
-        if self.flip:
-            f = f * np.array([-1.0, 1.0], np.float32)
+        f = self.image(flow).copy()
+        f[..., 0] *= -sx if self.flip else sx
+        f[..., 1] *= sy
+        if f.shape[-1] > 2:  # the validity channel stays 0/1
+            f[..., 2] = f[..., 2] > 0.5
         return np.ascontiguousarray(f)
 
 
@@ -369,6 +372,8 @@ class _FolderDataset(Dataset):
         if t == "seg_maps":
             inst = aug.image(raw["instance_maps"], nearest=True) if self.cfg.instance_maps else None
             parts.append(self.encoder.seg(aug.image(raw["seg_maps"], nearest=True), inst))
+            if inst is not None:
+                out["instance_ids"] = torch.from_numpy(inst.astype(np.int64))[None]
         elif t == "poses-openpose":
             kp = {k: aug.points(v, shape) for k, v in raw[t].items()}
             parts.append(self.encoder.pose(kp, size))

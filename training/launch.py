@@ -18,7 +18,7 @@ from . import checkpoint as ckpt
 from .config import TrainConfig, load_config
 from .datasets import build_dataset
 from .distributed import init_distributed, shutdown_distributed
-from .models import build_networks, trainer_class, trainer_family
+from .models import _EXTRA, build_networks, trainer_class, trainer_family
 from .trainers.base import seed_everything
 
 
@@ -27,36 +27,31 @@ def load_init_weights(path: str, model: str) -> dict:
     if not os.path.isfile(path):
         raise VidsynthError(f"the --init model file {path!r} does not exist; give a .safetensors model file "
                             "(convert an imaginaire checkpoint first with `vidsynth convert`)")
-    try:
-        from vidsynth.networks.model_file import load_model
+    from vidsynth.networks.model_file import load_model, read_model_info
 
-        net = load_model(path)
-        name = getattr(net, "model_name", model)
-        if name != model:
-            raise VidsynthError(f"the --init file {path} holds a {name!r} model but the config trains {model!r}; "
-                                "use a model file of the same model")
-        return net.state_dict()
-    except ImportError:
+    name = read_model_info(path)["model"]
+    if name != model:
+        raise VidsynthError(f"the --init file {path} holds a {name!r} model but the config trains {model!r}; "
+                            "use a model file of the same model")
+    if model in _EXTRA:  # a model registered for training only: the registry cannot rebuild it
         from safetensors.torch import load_file
 
         return load_file(path)
+    return load_model(path).state_dict()
 
 
 def export_model(generator, cfg: TrainConfig, path: str) -> str:
     """Write the trained generator as our model file (safetensors, name + config in the metadata)."""
-    try:
-        from vidsynth.networks.model_file import save_model
-    except ImportError:
-        save_model = None
-    if save_model is not None and hasattr(generator, "config"):
-        tmp = path + ".tmp.safetensors"
-        save_model(generator, tmp)
-        os.replace(tmp, path)
+    from vidsynth.networks import model_file
+
+    if getattr(generator, "model_name", None) and hasattr(generator, "config"):
+        model_file.save_model(generator, path)  # atomic (temp file + rename)
         return path
+    # a model registered for training only: the same file format, its config as given
     from safetensors.torch import save_file
 
-    meta = {"format": "vidsynth-model", "format_version": "1", "model": cfg.model,
-            "config": json.dumps(cfg.generator)}
+    meta = {"format": model_file.FORMAT, "format_version": str(model_file.FORMAT_VERSION), "model": cfg.model,
+            "config": json.dumps(cfg.generator), "tied": "{}"}
     state = {k: v.detach().contiguous().cpu() for k, v in generator.state_dict().items()}
     ckpt.atomic_write(path, lambda tmp: save_file(state, tmp, metadata=meta))
     return path
@@ -83,9 +78,9 @@ def run(config: str | TrainConfig, data: str, out: str, resume: str | None = Non
         raise VidsynthError(f"{out} already holds a training run; continue it with --resume {out}, or pick another --out")
     info = init_distributed(device)
     try:
-        seed_everything(cfg.trainer.seed)  # identical initial weights on every rank
-        generator, discriminator = build_networks(cfg)
         dataset = build_dataset(data, cfg.data, seed=cfg.trainer.seed, train=True)
+        seed_everything(cfg.trainer.seed)  # identical initial weights on every rank
+        generator, discriminator = build_networks(cfg, dataset)
         trainer = trainer_class(cfg.model)(cfg, generator, discriminator, dataset, out, info, progress=progress)
         if resume:
             trainer.resume(resume)

@@ -50,23 +50,66 @@ def trainer_family(model: str) -> str:
     return FAMILIES[key]
 
 
-def build_networks(cfg: TrainConfig) -> tuple[nn.Module, nn.Module]:
-    """The generator and discriminator the config describes."""
+def build_networks(cfg: TrainConfig, dataset=None) -> tuple[nn.Module, nn.Module]:
+    """The generator and discriminator the config describes; what the data fixes (label channels,
+    class count) is filled in from the dataset when the config leaves it out."""
     if cfg.model in _EXTRA:
         return _EXTRA[cfg.model][1](cfg)
     from vidsynth.networks.registry import build_model
 
-    generator = build_model(cfg.model, cfg.generator or None)
-    discriminator = build_discriminator(cfg)
+    generator = build_model(cfg.model, generator_config(cfg))
+    discriminator = build_discriminator(cfg, generator, dataset)
     return generator, discriminator
 
 
-def build_discriminator(cfg: TrainConfig) -> nn.Module:
-    try:
-        from vidsynth.networks import discriminators
-    except ImportError as exc:
-        raise VidsynthError(f"the discriminators are not available in this build ({exc}); cannot train {cfg.model!r}") from None
-    return discriminators.build_discriminator(cfg.model, cfg.discriminator or None)
+def label_channels(cfg: TrainConfig) -> int:
+    from .datasets import LabelEncoder
+
+    return LabelEncoder(cfg.data).channels
+
+
+def generator_config(cfg: TrainConfig) -> dict:
+    gen = dict(cfg.generator)
+    d = cfg.data
+    if cfg.model in ("spade", "pix2pixhd") and "label" not in gen:
+        extra = bool(d.instance_maps or d.extra_labels)
+        gen["label"] = {"num_classes": d.num_classes, "dont_care": d.use_dont_care, "instance_edges": extra}
+    if cfg.model in ("vid2vid", "wc_vid2vid", "fs_vid2vid"):
+        gen.setdefault("label_channels", label_channels(cfg))
+        gen.setdefault("output_size", list(d.crop_size))
+    for key in ("output_size",):
+        if isinstance(gen.get(key), list):
+            gen[key] = tuple(gen[key])
+    return gen
+
+
+def build_discriminator(cfg: TrainConfig, generator: nn.Module, dataset=None) -> nn.Module:
+    from vidsynth.networks.discriminators import (MultiScalePatchConfig, MultiScalePatchDiscriminator,
+                                                  ProjectionResConfig, ProjectionResDiscriminator)
+
+    family = trainer_family(cfg.model)
+    opts = dict(cfg.discriminator)
+    temporal = opts.pop("temporal", {})
+
+    def patch(channels: int, o: dict) -> nn.Module:
+        try:
+            return MultiScalePatchDiscriminator(MultiScalePatchConfig(input_channels=channels, **o))
+        except TypeError as exc:
+            raise VidsynthError(f"bad discriminator option in the config: {exc}") from None
+
+    if family == "paired_images":
+        return patch(label_channels(cfg) + 3, opts)
+    if family == "unpaired_images":
+        return nn.ModuleDict({"a": patch(3, opts), "b": patch(3, opts)})
+    if family == "few_shot_images":
+        if "num_classes" not in opts and dataset is not None:
+            opts["num_classes"] = len(dataset.classes)
+        return ProjectionResDiscriminator(ProjectionResConfig(**opts))
+    parts = {"image": patch(label_channels(cfg) + 3, opts)}
+    if cfg.trainer.loss_weights.get("temporal_gan", 0) > 0:
+        t_opts = {**opts, **temporal}
+        parts["temporal"] = patch(3 * cfg.trainer.video.temporal_frames, t_opts)
+    return nn.ModuleDict(parts)
 
 
 def trainer_class(model: str):
@@ -77,6 +120,8 @@ def trainer_class(model: str):
         from .trainers.unpaired import UnpairedImageTrainer as cls
     elif family == "few_shot_images":
         from .trainers.few_shot import FewShotImageTrainer as cls
+    elif family == "paired_videos" and model == "wc_vid2vid":
+        from .trainers.video import WorldConsistentVideoTrainer as cls
     elif family == "paired_videos":
         from .trainers.video import VideoTrainer as cls
     elif family == "few_shot_videos":

@@ -30,6 +30,7 @@ from .. import checkpoint as ckpt
 from ..config import OptimizerConfig, ScheduleConfig, TrainConfig
 from ..distributed import DistInfo, ResumableDistributedSampler, all_ranks_true
 from ..losses import PerceptualLoss, load_feature_network
+from .calls import Forward
 
 
 class TrainingDiverged(VidsynthError):
@@ -110,6 +111,8 @@ class Trainer:
 
     #: loss weights a family uses when the config does not say
     default_loss_weights: dict[str, float] = {"gan": 1.0}
+    #: DDP must look for parameters a step leaves unused (video generators' flow heads on first frames)
+    ddp_find_unused: bool = False
 
     def __init__(self, cfg: TrainConfig, generator: nn.Module, discriminator: nn.Module, dataset,
                  out: str, dist_info: DistInfo | None = None, progress: bool = True):
@@ -124,13 +127,17 @@ class Trainer:
 
         self.G_raw = generator.to(self.device)
         self.D_raw = discriminator.to(self.device)
-        self.G, self.D = self.G_raw, self.D_raw
+        # the training forward of each network, as one module (what DDP wraps); *_plain skip DDP, for
+        # passes whose gradients are not wanted (the generator in the D step, the discriminator in the G step)
+        self.G_plain = Forward(self.G_raw, self.generator_call())
+        self.D_plain = Forward(self.D_raw, self.discriminator_call())
+        self.G, self.D = self.G_plain, self.D_plain
         if self.info.distributed:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.G = DDP(self.G_raw, device_ids=ids)
-            self.D = DDP(self.D_raw, device_ids=ids)
+            self.G = DDP(self.G_plain, device_ids=ids, find_unused_parameters=self.ddp_find_unused)
+            self.D = DDP(self.D_plain, device_ids=ids, find_unused_parameters=self.ddp_find_unused)
 
         self.opt_G = make_optimizer(self.G_raw.parameters(), cfg.gen_opt)
         self.opt_D = make_optimizer(self.D_raw.parameters(), cfg.dis_opt)
@@ -163,6 +170,17 @@ class Trainer:
 
     def generator_losses(self, batch: dict) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def generator_call(self):
+        """``fn(net, *inputs)`` that runs the generator's training forward (None: ``net(*inputs)``)."""
+        return None
+
+    def discriminator_call(self):
+        return None
+
+    def ema_forward(self) -> nn.Module:
+        """The averaged generator behind the same call as training (for sample images)."""
+        return Forward(self.inference_generator(), self.generator_call())
 
     def sample_images(self, batch: dict) -> dict[str, torch.Tensor]:
         """Images (B,3,H,W in [-1, 1]) to show in TensorBoard for this batch."""

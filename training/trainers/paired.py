@@ -11,7 +11,7 @@ import torch
 
 from ..losses import discriminator_loss, feature_matching_loss, generator_loss, kl_loss
 from .base import Trainer
-from .calls import call_discriminator, call_generator
+from .calls import conditional_discriminator, paired_generator_call
 
 
 class PairedImageTrainer(Trainer):
@@ -19,28 +19,27 @@ class PairedImageTrainer(Trainer):
 
     default_loss_weights = {"gan": 1.0, "feature_matching": 10.0, "perceptual": 0.0, "kl": 0.05, "l1": 0.0}
 
-    def generate(self, G, batch):
-        return call_generator(self.cfg.model, G, batch)
+    def generator_call(self):
+        return paired_generator_call(self.cfg.model)
 
-    def discriminate(self, D, batch, images):
-        return call_discriminator(self.cfg.model, D, batch, images)
+    def discriminator_call(self):
+        return conditional_discriminator
 
     def discriminator_losses(self, batch):
         with torch.no_grad():
-            fake = self.generate(self.G_raw, batch)["fake_images"].detach()
-        real_out = self.discriminate(self.D, batch, batch["images"])
-        fake_out = self.discriminate(self.D, batch, fake)
+            fake = self.G_plain(batch)["fake_images"].detach()
+        real_out = self.D(batch, batch["images"])
+        fake_out = self.D(batch, fake)
         return {"gan": discriminator_loss(real_out, fake_out, self.cfg.trainer.gan_mode)}
 
     def generator_losses(self, batch):
-        out = self.generate(self.G, batch)
+        out = self.G(batch)
         fake = out["fake_images"]
-        # the discriminator module itself, not its DDP wrapper: its gradients are not wanted here
-        fake_out = self.discriminate(self.D_raw, batch, fake)
+        fake_out = self.D_plain(batch, fake)
         terms = {"gan": generator_loss(fake_out, self.cfg.trainer.gan_mode)}
         if self.weights.get("feature_matching", 0) > 0:
             with torch.no_grad():
-                real_out = self.discriminate(self.D_raw, batch, batch["images"])
+                real_out = self.D_plain(batch, batch["images"])
             terms["feature_matching"] = feature_matching_loss(fake_out, real_out)
         if self.perceptual is not None:
             terms["perceptual"] = self.perceptual(fake, batch["images"])
@@ -51,6 +50,5 @@ class PairedImageTrainer(Trainer):
         return terms
 
     def sample_images(self, batch):
-        net = self.inference_generator()
-        fake = self.generate(net, batch)["fake_images"]
+        fake = self.ema_forward()(batch)["fake_images"]
         return {"real": batch["images"], "fake": fake}

@@ -1,0 +1,192 @@
+"""Video training (vid2vid, wc-vid2vid, few-shot vid2vid): sequences generated frame by frame.
+
+Each iteration generates a sequence the way inference does — frame t from its label and the previous
+``num_frames_G - 1`` labels and generated frames (detached, as vid2vid trains) — and sums per-frame
+losses: image GAN on (label, frame), feature matching, perceptual, the flow terms (the predicted flow
+against the ground-truth flow where the data has one, the previous real frame warped by the predicted
+flow against the current one, the occlusion mask against where that warp is right), an optional
+temporal consistency term, and the temporal GAN on ``temporal_frames`` consecutive frames.
+Progressive training: the sequence starts at ``video.initial_frames`` frames and doubles every
+``video.double_every`` iterations up to ``data.sequence_length``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..losses import (discriminator_loss, feature_matching_loss, flow_l1_loss, generator_loss, masked_l1,
+                      occlusion_mask_loss, temporal_loss, warp)
+from .base import Trainer
+from .calls import video_discriminator
+
+
+def push_frame(history, frame, keep: int):
+    """Append ``frame`` [N,C,H,W] to ``history`` [N,t,C,H,W], keeping the newest ``keep``."""
+    frame = frame.unsqueeze(1)
+    if keep <= 0:
+        return None
+    if history is None:
+        return frame
+    return torch.cat([history[:, max(0, history.shape[1] - keep + 1):], frame], dim=1)
+
+
+class VideoTrainer(Trainer):
+    """Batches hold ``label`` (B,T,C,H,W), ``images`` (B,T,3,H,W) and optionally ``flow`` (B,T,2|3,H,W:
+    backward flow t→t-1 in pixels, a third channel marking where it is valid). The discriminator is a
+    ModuleDict {'image': ..., 'temporal': ...} ('temporal' only when ``temporal_gan`` is weighted)."""
+
+    default_loss_weights = {"gan": 1.0, "feature_matching": 10.0, "temporal_gan": 0.0, "perceptual": 0.0,
+                            "flow": 10.0, "l1": 0.0, "temporal": 0.0}
+    ddp_find_unused = True  # the flow head idles on the first frames of a sequence
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.num_frames = self.frames_at(0)
+
+    def discriminator_call(self):
+        return video_discriminator
+
+    # --- progressive sequence length -------------------------------------------------------------------
+
+    def frames_at(self, iteration: int) -> int:
+        v = self.cfg.trainer.video
+        n = v.initial_frames * 2 ** (iteration // max(v.double_every, 1))
+        return int(max(1, min(self.cfg.data.sequence_length, n)))
+
+    def start_of_iteration(self, iteration: int) -> None:
+        self.num_frames = self.frames_at(iteration)
+
+    @property
+    def keep(self) -> int:
+        return int(getattr(getattr(self.G_raw, "config", None), "num_frames_G", self.cfg.trainer.video.num_prev + 1)) - 1
+
+    # --- generation --------------------------------------------------------------------------------------
+
+    def frame_inputs(self, batch, t, prev_labels, prev_images) -> tuple[tuple, dict]:
+        return (batch["label"][:, t], prev_labels, prev_images), {}
+
+    def generate_sequence(self, G, batch) -> list[dict]:
+        outs, prev_l, prev_i = [], None, None
+        for t in range(min(self.num_frames, batch["label"].shape[1])):
+            args, kwargs = self.frame_inputs(batch, t, prev_l, prev_i)
+            out = G(*args, **kwargs)
+            if isinstance(out, torch.Tensor):
+                out = {"image": out}
+            outs.append(out)
+            prev_l = push_frame(prev_l, batch["label"][:, t], self.keep)
+            prev_i = push_frame(prev_i, out["image"].detach(), self.keep)
+        return outs
+
+    def _temporal_on(self) -> bool:
+        return self.weights.get("temporal_gan", 0) > 0 and "temporal" in getattr(self.D_raw, "keys", lambda: [])()
+
+    def _seq(self, frames: list[torch.Tensor]) -> torch.Tensor:
+        k = self.cfg.trainer.video.temporal_frames
+        return torch.cat(frames[-k:], dim=1)
+
+    # --- losses ---------------------------------------------------------------------------------------------
+
+    def discriminator_losses(self, batch):
+        with torch.no_grad():
+            outs = self.generate_sequence(self.G_plain, batch)
+        mode = self.cfg.trainer.gan_mode
+        loss = 0.0
+        for t, out in enumerate(outs):
+            label = batch["label"][:, t]
+            loss = loss + discriminator_loss(self.D("image", label, batch["images"][:, t]),
+                                             self.D("image", label, out["image"].detach()), mode)
+        terms = {"gan": loss / len(outs)}
+        if self._temporal_on() and len(outs) >= self.cfg.trainer.video.temporal_frames:
+            real = self._seq([batch["images"][:, t] for t in range(len(outs))])
+            fake = self._seq([o["image"].detach() for o in outs])
+            terms["temporal_gan"] = discriminator_loss(self.D("temporal", real), self.D("temporal", fake), mode)
+        return terms
+
+    def flow_terms(self, batch, t, out) -> dict[str, torch.Tensor]:
+        """vid2vid's flow losses for frame t (t ≥ 1) from the flow that warps the previous frame."""
+        flow, mask = out.get("flow"), out.get("occlusion_mask")
+        if isinstance(flow, (list, tuple)):  # fs-vid2vid: [reference flow, previous-frame flow]
+            flow, mask = flow[1], mask[1]
+        if flow is None or t == 0:
+            return {}
+        real, prev_real = batch["images"][:, t], batch["images"][:, t - 1]
+        warped_real = warp(prev_real, flow)
+        terms = {"flow/warp": F.l1_loss(warped_real, real)}
+        if "flow" in batch:
+            gt = batch["flow"][:, t]
+            valid = gt[:, 2:3] if gt.shape[1] > 2 else None
+            terms["flow/l1"] = flow_l1_loss(flow, gt[:, :2], valid)
+        if mask is not None:
+            terms["flow/mask"] = occlusion_mask_loss(mask, warped_real, real)
+        return terms
+
+    def generator_losses(self, batch):
+        outs = self.generate_sequence(self.G, batch)
+        mode = self.cfg.trainer.gan_mode
+        sums: dict[str, torch.Tensor] = {}
+
+        def add(name, value):
+            sums[name] = sums[name] + value if name in sums else value
+
+        for t, out in enumerate(outs):
+            fake, real, label = out["image"], batch["images"][:, t], batch["label"][:, t]
+            fake_out = self.D_plain("image", label, fake)
+            add("gan", generator_loss(fake_out, mode))
+            if self.weights.get("feature_matching", 0) > 0:
+                with torch.no_grad():
+                    real_out = self.D_plain("image", label, real)
+                add("feature_matching", feature_matching_loss(fake_out, real_out))
+            if self.perceptual is not None:
+                add("perceptual", self.perceptual(fake, real))
+            if self.weights.get("l1", 0) > 0:
+                add("l1", (fake.float() - real.float()).abs().mean())
+            if self.weights.get("flow", 0) > 0:
+                for k, v in self.flow_terms(batch, t, out).items():
+                    add(k, v)
+            if t > 0 and self.weights.get("temporal", 0) > 0 and "flow" in batch:
+                gt = batch["flow"][:, t]
+                valid = gt[:, 2:3] if gt.shape[1] > 2 else None
+                add("temporal", temporal_loss(outs[t - 1]["image"], fake, gt[:, :2], valid))
+        terms = {k: v / len(outs) for k, v in sums.items()}
+        if self._temporal_on() and len(outs) >= self.cfg.trainer.video.temporal_frames:
+            fake_out = self.D_plain("temporal", self._seq([o["image"] for o in outs]))
+            terms["temporal_gan"] = generator_loss(fake_out, mode)
+            if self.weights.get("feature_matching", 0) > 0:
+                with torch.no_grad():
+                    real_out = self.D_plain("temporal", self._seq([batch["images"][:, t] for t in range(len(outs))]))
+                terms["temporal_gan/feature_matching"] = feature_matching_loss(fake_out, real_out)
+        return terms
+
+    def sample_images(self, batch):
+        outs = self.generate_sequence(self.ema_forward(), batch)
+        return {"real": batch["images"][:, len(outs) - 1], "fake": outs[-1]["image"]}
+
+
+class WorldConsistentVideoTrainer(VideoTrainer):
+    """wc-vid2vid without guidance images (it then trains as vid2vid does); a first-frame single-image
+    model, when the generator has one, gets a random style code."""
+
+    def frame_inputs(self, batch, t, prev_labels, prev_images):
+        args, kwargs = super().frame_inputs(batch, t, prev_labels, prev_images)
+        sim = getattr(self.G_raw, "single_image_model", None)
+        if sim is not None:
+            kwargs["single_image_z"] = torch.randn(batch["label"].shape[0], sim.config.style_dims, device=self.device)
+        if "guidance" in batch:
+            kwargs["guidance"] = batch["guidance"][:, t]
+        return args, kwargs
+
+
+class FewShotVideoTrainer(VideoTrainer):
+    """fs-vid2vid: every frame also sees the references (``ref_label``, ``ref_images``: B,K,...); the
+    reference warp is trained to reproduce the current frame."""
+
+    def frame_inputs(self, batch, t, prev_labels, prev_images):
+        return (batch["label"][:, t], batch["ref_label"], batch["ref_images"], prev_labels, prev_images), {}
+
+    def flow_terms(self, batch, t, out):
+        terms = super().flow_terms(batch, t, out)
+        warped = out.get("warped_image")
+        if isinstance(warped, (list, tuple)) and warped[0] is not None:
+            terms["flow/ref_warp"] = masked_l1(warped[0], batch["images"][:, t])
+        return terms
