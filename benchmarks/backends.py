@@ -3,9 +3,10 @@
 Nets: a generator-like conv net (conv + instance norm + down/upsampling + residual blocks +
 grid_sample warping, the ops our generators use) and, when networks/ provides them, a reduced-width
 SPADE and pix2pixHD (real architectures from vidsynth.networks; widths cut so a 2-core CPU finishes).
-Backends: eager fp32 (baseline), eager bf16 + channels_last (only when the CPU has AMX/AVX512-BF16),
+Backends: eager fp32 (baseline), eager fp32 + channels_last, eager bf16 + channels_last (only when the CPU has AMX/AVX512-BF16),
 torch.compile (inductor; build time excluded, reported separately), ONNX Runtime fp32 (CPU EP).
-For each: median ms per frame, speed ratio vs eager fp32 (>1 = faster), and
+Runners are built first, then timed round-robin (one call each per round), so load from other
+processes on a shared machine hits every backend alike. For each: median ms per frame, speed ratio vs eager fp32 (>1 = faster), and
 max |out - eager fp32| / max |eager fp32|.
 
     python benchmarks/backends.py                      # all nets, 1 thread, default sizes
@@ -95,43 +96,43 @@ def network_case(name: str, size: int):
     return net, {"label": F.one_hot(ids, classes).permute(0, 3, 1, 2).float()}
 
 
-def time_runner(runner, inputs, repeats: int) -> float:
-    for _ in range(2):
-        runner(inputs)
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        runner(inputs)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1000
-
-
 def bench_case(label: str, net: nn.Module, inputs: dict, args, cache_dir: str) -> list[dict]:
+    """Build every variant, then time them round-robin, so load from other processes hits all alike."""
     net.eval()
-    torch.manual_seed(0)
-    variants = [("eager fp32", dict(backend="eager"))]
+    variants = [("eager fp32", dict(backend="eager")),
+                ("eager fp32+channels_last", dict(backend="eager", channels_last=True))]
     if cpu_bf16_support()[0]:
         variants.append(("eager bf16+channels_last", dict(backend="eager", precision="bf16", channels_last=True)))
     if not args.no_compile and available_backends()["compile"][0]:
         variants.append(("compile (inductor) fp32", dict(backend="compile")))
     variants.append(("onnxruntime fp32", dict(backend="onnx", cache_dir=cache_dir, threads=args.threads)))
-    rows, baseline, reference = [], None, None
+    built = []
     for name, options in variants:
         start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             runner = make_runner(net, inputs, **options)
         build_s = time.perf_counter() - start
-        ms = time_runner(runner, inputs, args.repeats)
-        out = runner(inputs)
-        key = runner.output_names[0]
-        if reference is None:
-            baseline, reference = ms, out[key]
-        error = ((out[key] - reference).abs().max() / reference.abs().max()).item()
         note = "; ".join(str(w.message)[:80] for w in caught if issubclass(w.category, RuntimeWarning))
+        for _ in range(2):  # warm-up: allocator, oneDNN primitive caches, ORT arenas
+            runner(inputs)
+        built.append((name, runner, build_s, note))
+    samples = {name: [] for name, *_ in built}
+    for _ in range(args.repeats):
+        for name, runner, *_ in built:
+            start = time.perf_counter()
+            runner(inputs)
+            samples[name].append(time.perf_counter() - start)
+    rows, baseline, reference = [], None, None
+    for name, runner, build_s, note in built:
+        ms = statistics.median(samples[name]) * 1000
+        out = runner(inputs)[runner.output_names[0]]
+        if reference is None:
+            baseline, reference = ms, out
+        error = ((out - reference).abs().max() / reference.abs().max()).item()
         rows.append({"net": label, "backend": name, "ran_as": runner.describe(), "ms": ms, "speedup": baseline / ms,
                      "max_rel_error": error, "build_s": build_s, "note": note})
-        print(f"  {label:26s} {name:26s} {ms:9.1f} ms  x{baseline / ms:5.2f}  err {error:.1e}  build {build_s:5.1f}s",
+        print(f"  {label:20s} {name:26s} {ms:9.1f} ms  x{baseline / ms:5.2f}  err {error:.1e}  build {build_s:5.1f}s",
               file=sys.stderr, flush=True)
     return rows
 
@@ -141,7 +142,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch and ONNX Runtime intra-op threads")
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256], help="square input sizes")
     parser.add_argument("--nets", nargs="+", default=["conv", "spade", "pix2pixhd"])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile (its build takes minutes)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
