@@ -1,0 +1,124 @@
+"""vid2vid: the streaming step, its state, reset, pose labels, the imaginaire config reader."""
+
+import pytest
+import torch
+
+from vidsynth.networks.registry import build_model, config_to_dict, model_class
+from vidsynth.networks.vid2vid import PoseLabelConfig, Vid2VidConfig, Vid2VidGenerator, push_frame, valid_pose_labels
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return Vid2VidGenerator(Vid2VidConfig.tiny(label_channels=5)).eval()
+
+
+def labels(n=4, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, 5, (n, 1, 32, 64), generator=g)
+    return [torch.nn.functional.one_hot(i[0], 5).permute(2, 0, 1).float()[None] for i in ids]
+
+
+@torch.no_grad()
+def test_step_loop_shapes_and_state_growth(model):
+    state = model.initial_state()
+    seen = []
+    for t, label in enumerate(labels(4)):
+        out, state = model.step({"label": label}, state)
+        assert out["image"].shape == (1, 3, 32, 64)
+        assert float(out["image"].abs().max()) <= 1
+        seen.append((state.prev_images.shape[1], out["flow"] is None))
+        assert state.frame_index == t + 1
+    # history grows to num_frames_G - 1 = 2; the flow path starts once 2 previous frames exist
+    assert seen == [(1, True), (2, True), (2, False), (2, False)]
+    assert out["flow"].shape == (1, 2, 32, 64) and out["occlusion_mask"].shape == (1, 1, 32, 64)
+    assert out["warped_image"].shape == (1, 3, 32, 64)
+
+
+@torch.no_grad()
+def test_step_matches_forward_with_explicit_history(model):
+    ls = labels(3)
+    state = model.initial_state()
+    outs = []
+    for label in ls:
+        out, state = model.step({"label": label}, state)
+        outs.append(out["image"])
+    direct = model(ls[2], torch.stack(ls[:2], 1), torch.stack(outs[:2], 1))
+    assert torch.equal(direct["image"], outs[2])
+    # the state holds the generated frames, not some other tensor
+    assert torch.equal(state.prev_images[:, -1], outs[2])
+
+
+@torch.no_grad()
+def test_reset_restarts_the_stream(model):
+    ls = labels(3)
+    state = model.initial_state()
+    first, state = model.step({"label": ls[0]}, state)
+    for label in ls[1:]:
+        _, state = model.step({"label": label}, state)
+    state = model.reset(state)
+    assert state.prev_images is None and state.frame_index == 0
+    again, _ = model.step({"label": ls[0]}, state)
+    assert torch.equal(again["image"], first["image"])
+    # without the reset the same label gives a different frame (the history matters)
+    _, s2 = model.step({"label": ls[0]}, None)
+    later, _ = model.step({"label": ls[0]}, s2)
+    assert not torch.equal(later["image"], first["image"])
+
+
+def test_wrong_label_channels(model):
+    with pytest.raises(ValueError, match=r"\[N, 5, H, W\]"):
+        model.step({"label": torch.zeros(1, 4, 32, 64)}, None)
+
+
+@torch.no_grad()
+def test_pose_model_starts_from_constant():
+    torch.manual_seed(0)
+    cfg = Vid2VidConfig.tiny(label_channels=6, use_segmap_as_input=False, style_dims=8,
+                             pose=PoseLabelConfig(remove_face_labels=True))
+    model = Vid2VidGenerator(cfg).eval()
+    out, state = model.step({"label": torch.rand(1, 6, 32, 64) * 2 - 1}, None)
+    assert out["image"].shape == (1, 3, 32, 64)
+    out, state = model.step({"label": torch.rand(1, 6, 32, 64) * 2 - 1}, state)
+    assert state.prev_labels.shape == (1, 2, 6, 32, 64)
+
+
+def test_valid_pose_labels_removes_face_parts():
+    lab = torch.zeros(1, 6, 2, 2)
+    part = torch.tensor([[23.0, 5.0], [24.0, 0.0]]) / 24 * 2 - 1  # DensePose part ids in [-1, 1]
+    lab[0, 2] = part
+    lab[0, 0] = 0.5
+    lab[0, 3:] = 0.25
+    out = valid_pose_labels(lab, PoseLabelConfig(remove_face_labels=True))
+    assert out[0, 0, 0, 0] == -1 and out[0, 0, 1, 0] == -1  # face pixels painted as background
+    assert out[0, 0, 0, 1] == 0.5 and torch.equal(out[0, 3:], lab[0, 3:])
+    assert valid_pose_labels(lab, PoseLabelConfig(pose_type="open")).shape[1] == 3
+    assert valid_pose_labels(lab, None) is lab
+
+
+def test_push_frame_keeps_newest():
+    h = None
+    for i in range(4):
+        h = push_frame(h, torch.full((1, 1, 2, 2), float(i)), keep=2)
+    assert h.shape == (1, 2, 1, 2, 2) and h[0, :, 0, 0, 0].tolist() == [2.0, 3.0]
+
+
+def test_registry_and_imaginaire_config():
+    assert model_class("vid2vid") is Vid2VidGenerator
+    cfg = Vid2VidConfig.tiny(label_channels=5)
+    rebuilt = build_model("vid2vid", config_to_dict(cfg))
+    assert rebuilt.config == cfg
+    yaml_like = {
+        "gen": {"num_filters": 8, "max_num_filters": 128, "use_segmap_as_input": True,
+                "activation_norm_params": {"activation_norm_type": "instance", "num_filters": 0, "kernel_size": 1},
+                "flow": {"num_filters": 8, "num_downsamples": 5, "activation_norm_type": "instance",
+                         "flow_output_multiplier": 40,
+                         "multi_spade_combine": {"num_layers": 3, "embed": {"arch": "unet", "num_filters": 8}}},
+                "embed": {"num_filters": 8, "max_num_filters": 128}},
+        "data": {"num_frames_G": 3, "input_types": [{"images": {"num_channels": 3}}, {"seg_maps": {"num_channels": 1}}],
+                 "input_labels": ["seg_maps"], "input_image": ["images"], "one_hot_num_classes": {"seg_maps": 35},
+                 "val": {"augmentations": {"resize_h_w": "128, 256"}}},
+    }
+    cfg = Vid2VidConfig.from_imaginaire(yaml_like)
+    assert (cfg.label_channels, cfg.output_size, cfg.bottleneck_size) == (35, (128, 256), (1, 2))
+    assert cfg.flow.flow_multiplier == 40 and cfg.warp_embed.arch == "unet" and cfg.spade_norm == "instance"

@@ -1,0 +1,99 @@
+"""wc-vid2vid: guidance input, its checks, first-colour-sticks guidance from unprojections, first frames."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from vidsynth.errors import VidsynthError
+from vidsynth.networks.labels import LabelLayout
+from vidsynth.networks.spade import SPADEConfig
+from vidsynth.networks.wc_vid2vid import (UnprojectionGuidance, WCVid2VidConfig, WCVid2VidGenerator,
+                                          read_unprojection_pkl)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return WCVid2VidGenerator(WCVid2VidConfig.tiny(label_channels=4)).eval()
+
+
+def labels(n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.rand(1, 4, 32, 64, generator=g) for _ in range(n)]
+
+
+@torch.no_grad()
+def test_guidance_used_once_flow_is_active(model):
+    g = torch.Generator().manual_seed(5)
+    guidance = torch.cat([torch.rand(1, 3, 32, 64, generator=g) * 2 - 1, torch.ones(1, 1, 32, 64)], 1)
+    s_with = s_without = None
+    for t, label in enumerate(labels(3)):
+        a, s_with = model.step({"label": label, "guidance": guidance}, s_with)
+        b, s_without = model.step({"label": label}, s_without)
+        # like imaginaire: guidance enters the network only with the flow path (t >= num_frames_G - 1)
+        assert torch.equal(a["image"], b["image"]) == (t < 2)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 32, 64), (1, 4, 16, 32), (2, 4, 32, 64), (4, 32, 64)])
+def test_guidance_of_wrong_shape(model, shape):
+    with pytest.raises(VidsynthError, match=r"\[1, 4, 32, 64\]"):
+        model.step({"label": labels(1)[0], "guidance": torch.zeros(shape)}, None)
+
+
+def test_guidance_every_block_vs_flow_blocks_only():
+    full = WCVid2VidGenerator(WCVid2VidConfig.tiny(label_channels=4))
+    flow_only = WCVid2VidGenerator(WCVid2VidConfig.tiny(label_channels=4, guidance_only_with_flow=True))
+    top = full.config.num_layers
+    assert len(full.get_submodule(f"up_{top}.conv_0.norm").mlps) == 2  # label + guidance
+    assert len(flow_only.get_submodule(f"up_{top}.conv_0.norm").mlps) == 1
+    assert len(flow_only.get_submodule("up_0.conv_0.norm").mlps) == 3  # label + warped frame + guidance
+
+
+def test_first_colour_sticks():
+    g = UnprojectionGuidance(height=4, width=5)
+    m1 = np.array([[0, 0, 3], [1, 2, 8]])
+    first = torch.full((1, 3, 4, 5), 0.5)
+    assert g.render(m1)[0, 3].sum() == 0  # nothing coloured yet: empty mask
+    g.update(first, m1)
+    # the same points seen again at other pixels, in a frame of another colour: colours stick
+    m2 = np.array([[3, 4, 3], [2, 1, 8], [0, 1, 9]])
+    g.update(torch.full((1, 3, 4, 5), -0.5), m2)
+    out = g.render(m2)
+    expected = (int((0.5 + 1) / 2 * 255) / 255 - 0.5) * 2
+    assert torch.allclose(out[0, :3, 3, 4], torch.full((3,), expected))
+    assert torch.allclose(out[0, :3, 2, 1], torch.full((3,), expected))
+    assert out[0, 3, 0, 1] == 1 and g.num_points == 3  # point 9 got the second frame's colour
+    assert out[0, 3].sum() == 3 and out[0, :3, 0, 0].eq(-1).all()  # unmapped pixels: -1, mask 0
+    with pytest.raises(VidsynthError, match="outside"):
+        g.render(np.array([[4, 0, 1]]))
+
+
+def test_read_unprojection_pkl(tmp_path):
+    path = tmp_path / "000000.pkl"
+    path.write_bytes(pickle.dumps({"w1024xh512": [1, 2, 30, 4, 5, 60], "w512xh256": []}))
+    data = read_unprojection_pkl(path)
+    assert data["w1024xh512"].tolist() == [[1, 2, 30], [4, 5, 60]] and data["w512xh256"].shape == (0, 3)
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(pickle.dumps({"x": np.zeros(3)}))  # needs numpy classes: refused, nothing runs
+    with pytest.raises(VidsynthError, match="could not read"):
+        read_unprojection_pkl(evil)
+    with pytest.raises(VidsynthError, match="could not read"):
+        read_unprojection_pkl(tmp_path / "missing.pkl")
+
+
+@torch.no_grad()
+def test_single_image_model_makes_first_frames():
+    torch.manual_seed(0)
+    spade = SPADEConfig(label=LabelLayout(num_classes=4, dont_care=False, instance_edges=False), num_filters=4,
+                        spade_filters=8, style_dims=8, style_encoder_filters=4, spade_norm="instance",
+                        global_adaptive_norm="instance")
+    model = WCVid2VidGenerator(WCVid2VidConfig.tiny(label_channels=4, single_image=spade)).eval()
+    state = model.initial_state(single_image_z=torch.randn(1, 8))
+    sources = []
+    for label in labels(3):
+        out, state = model.step({"label": label, "guidance": torch.zeros(1, 4, 32, 64)}, state)
+        sources.append(out["source"])
+        assert out["image"].shape == (1, 3, 32, 64)
+    assert sources == ["single_image", "single_image", "video"]
