@@ -81,8 +81,8 @@ class Placement:
         x = x[..., y0 + pad[2] : y1 + pad[2], x0 + pad[0] : x1 + pad[0]]
         if tuple(x.shape[-2:]) == tuple(self.dst_hw):
             return x
-        if nearest:
-            return F.interpolate(x, size=self.dst_hw, mode="nearest-exact")
+        if nearest:  # through float: exact for ids below 2**24, and interpolate has no integer kernels
+            return F.interpolate(x.float(), size=self.dst_hw, mode="nearest-exact").to(x.dtype)
         return F.interpolate(x.float(), size=self.dst_hw, mode="bilinear", align_corners=False,
                              antialias=True).to(x.dtype)
 

@@ -1,0 +1,152 @@
+"""vid2vid, few-shot vid2vid and world-consistent vid2vid as streaming stages.
+
+The network's ``step(conditions, state)`` is the only place that knows how a video model advances from
+frame to frame; the stage around it owns the rest: the fitting crop (stable over time for pose and face
+models), the state (reset on a discontinuity), fs-vid2vid's references (encoded once per stream), and
+what happens when the driver shows nobody (hold the last output, or pass the frame through; counted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vidsynth.errors import VidsynthError
+
+from ..fitting import Placement, SubjectCrop
+from ..stage import Stage
+from ..tensors import tensor_to_image
+from .inputs import InputEncoder, input_kind, subject_bbox
+
+
+@dataclass
+class VideoGeneratorConfig:
+    """Options of :class:`VideoGenerator`."""
+
+    fit: str = "auto"               # auto (subject crop for pose/face, else resize) | resize | crop | letterbox
+    output: str = "frame"           # frame: mapped back to the input size | model: the model's own size
+    margin: float = 1.4             # subject crop: box growth around the person / face
+    on_missing: str = "hold"        # no person/face in a frame: hold the last output | pass the input through
+    device: str = "cpu"
+
+
+class VideoGenerator(Stage):
+    """Steps a video model over the stream.
+
+    ``references`` (fs-vid2vid) are frames (images with their conditions, e.g. from
+    :func:`reference_frames`); they are encoded once per stream, when the first frame arrives and
+    again only if the references change, never per frame.
+    """
+
+    threads = 4
+
+    def __init__(self, model, config: VideoGeneratorConfig | None = None, references: list | None = None):
+        self.config = config or VideoGeneratorConfig()
+        self.model = model.eval().to(self.config.device)
+        self.kind = input_kind(model)
+        if self.kind == "image":
+            raise VidsynthError(f"{model.model_name} is an image model; use ImageGenerator")
+        self.size = tuple(model.config.output_size)
+        self.encoder = InputEncoder(self.kind, model.config.label_channels)
+        self.few_shot = model.model_name == "fs_vid2vid"
+        if self.few_shot and not references:
+            raise VidsynthError("few-shot vid2vid needs one or a few reference pictures of the target person/face: "
+                                "give them with --reference")
+        self.references = references or []
+        self._crop = SubjectCrop(self.size, margin=self.config.margin) if self._follows_subject() else None
+        self._reference_encoding = None
+        self._state = None
+        self._last: np.ndarray | None = None
+        self.counters = {"generated": 0, "missing_subject": 0}  # reported in the run's metrics
+
+    @property
+    def name(self) -> str:
+        return f"generate:{self.model.model_name}"
+
+    def _follows_subject(self) -> bool:
+        fit = self.config.fit
+        return fit == "subject" or (fit == "auto" and self.kind in ("pose", "face"))
+
+    def reset(self) -> None:
+        """A discontinuity: forget previous frames (the references stay encoded)."""
+        self._state = None
+        self._last = None
+        if self._crop is not None:
+            self._crop.reset()
+
+    def placement(self, frame) -> Placement:
+        src_hw = frame.image.shape[:2]
+        if self._crop is not None:
+            return self._crop.update(subject_bbox(frame, self.kind), src_hw)
+        fit = "resize" if self.config.fit == "auto" else self.config.fit
+        return Placement.for_mode(fit, src_hw, self.size)
+
+    def encode_references(self):
+        """fs-vid2vid's per-stream work, done once."""
+        images, labels = [], []
+        for ref in self.references:
+            self.encoder.require(ref)
+            crop = SubjectCrop(self.size, margin=self.config.margin)
+            p = crop.update(subject_bbox(ref, self.kind), ref.image.shape[:2])
+            images.append(self.encoder.image(ref, p))
+            labels.append(self.encoder.encode(ref, p))
+        with torch.inference_mode():
+            return self.model.encode_references(torch.stack([i[0] for i in images])[None].to(self.config.device),
+                                                torch.stack([lab[0] for lab in labels])[None].to(self.config.device))
+
+    def process(self, frame):
+        self.encoder.require(frame)
+        counters = self.counters
+        if self.kind in ("pose", "face") and subject_bbox(frame, self.kind) is None:
+            counters["missing_subject"] += 1
+            if self.config.on_missing == "hold" and self._last is not None:
+                frame.image = self._last
+            return frame
+        if self._state is None:
+            if self.few_shot:
+                if self._reference_encoding is None:
+                    self._reference_encoding = self.encode_references()
+                self._state = self.model.initial_state(self._reference_encoding)
+            else:
+                self._state = self.model.initial_state()
+        p = self.placement(frame)
+        with torch.inference_mode():
+            conditions = self.step_conditions(frame, p)
+            out, self._state = self.model.step(conditions, self._state)
+        self.after_step(frame, p, out)
+        frame.conditions["generated"] = out["image"]
+        image = out["image"].float().cpu()
+        if self.config.output == "frame":
+            h, w = frame.image.shape[:2]
+            image = p.paste(image, torch.full((1, 3, h, w), -1.0))
+        frame.image = self._last = tensor_to_image(image)
+        counters["generated"] += 1
+        return frame
+
+    def step_conditions(self, frame, placement: Placement) -> dict:
+        """What ``model.step`` takes for this frame (the world-consistent stage adds guidance)."""
+        return {"label": self.encoder.encode(frame, placement).to(self.config.device)}
+
+    def after_step(self, frame, placement: Placement, outputs: dict) -> None:
+        """Hook run after each generated frame (the world-consistent stage feeds its world here)."""
+
+
+def reference_frames(images: list[np.ndarray], stages: list) -> list:
+    """Reference pictures as frames carrying the conditions ``stages`` extract (e.g. a PoseExtractor).
+
+    Pictures of mixed sizes are fine: each is fitted to the model by its own subject crop.
+    """
+    from fractions import Fraction
+
+    from vidsynth.streams.frame import Frame
+
+    frames = []
+    for i, img in enumerate(images):
+        f = Frame(index=i, pts=i, time_base=Fraction(1, 1), image=np.ascontiguousarray(img))
+        for stage in stages:
+            f = stage(f)
+        frames.append(f)
+    return frames
+

@@ -1,0 +1,73 @@
+"""wc-vid2vid as a stage that owns its world and closes the loop inside itself.
+
+For frame t: render the guidance (the world's colours projected into frame t's camera), step the
+generator with it, then add frame t's generated colours to the world, where a point that already has a
+colour keeps it. Guidance comes from depth + camera (``frame.conditions['depth']`` and ``['camera']``,
+vidsynth's online world) or from imaginaire's precomputed pixel → 3D point maps
+(``frame.conditions['unprojection']``), so imaginaire's own test data runs unchanged.
+"""
+
+from __future__ import annotations
+
+from vidsynth.errors import VidsynthError
+
+from ..fitting import Placement
+from .video import VideoGenerator, VideoGeneratorConfig
+
+
+class WorldConsistentGenerator(VideoGenerator):
+    """A :class:`VideoGenerator` for wc-vid2vid with the world inside.
+
+    ``world`` is a :class:`vidsynth.geometry.guidance.WorldGuidance` (a fresh one by default). The
+    frames are fitted with ``resize`` so that the guidance, rendered for the whole camera view at the
+    model's size, lines up with the generated image.
+    """
+
+    def __init__(self, model, config: VideoGeneratorConfig | None = None, world=None):
+        config = config or VideoGeneratorConfig(fit="resize")
+        if config.fit not in ("resize", "auto"):
+            raise VidsynthError(f"world-consistent rendering needs --fit resize (the guidance covers the whole "
+                                f"camera view), found --fit {config.fit}")
+        super().__init__(model, config)
+        if world is None:
+            from vidsynth.geometry.guidance import WorldGuidance
+
+            world = WorldGuidance()
+        self.world = world
+        self._unprojection = None
+        self.counters["guidance_coverage"] = 0.0  # mean share of the frame the guidance covered
+
+    def reset(self) -> None:
+        super().reset()
+        self.world.reset()
+        if self._unprojection is not None:
+            self._unprojection.reset()
+
+    def step_conditions(self, frame, placement: Placement) -> dict:
+        conditions = super().step_conditions(frame, placement)
+        conditions["guidance"] = self._guidance(frame).to(self.config.device)
+        n = self.counters["generated"]
+        coverage = float(conditions["guidance"][:, 3].mean())
+        self.counters["guidance_coverage"] = (self.counters["guidance_coverage"] * n + coverage) / (n + 1)
+        return conditions
+
+    def _guidance(self, frame):
+        h, w = self.size
+        if "unprojection" in frame.conditions:
+            from vidsynth.networks.wc_vid2vid import UnprojectionGuidance
+
+            if self._unprojection is None:
+                self._unprojection = UnprojectionGuidance(height=h, width=w)
+            return self._unprojection.render(frame.conditions["unprojection"])
+        missing = [k for k in ("depth", "camera") if k not in frame.conditions]
+        if missing:
+            raise VidsynthError(f"frame {frame.index} has no {' or '.join(missing)}: world-consistent rendering "
+                                "needs a depth map and a camera per frame (--depth and --cameras, or a synthetic "
+                                "street source), or imaginaire's unprojection files")
+        return self.world.guidance(frame.conditions["depth"], frame.conditions["camera"], size=(h, w))
+
+    def after_step(self, frame, placement: Placement, outputs: dict) -> None:
+        if "unprojection" in frame.conditions:
+            self._unprojection.update(outputs["image"], frame.conditions["unprojection"])
+        else:
+            self.world.update(outputs["image"])
