@@ -1,0 +1,22 @@
+"""``vidsynth demo`` writes a playable video: input | pose map | optical flow, side by side."""
+
+import numpy as np
+
+from vidsynth.cli import main
+from vidsynth.streams.video_file import VideoFileSource
+
+
+def test_demo_writes_a_playable_side_by_side_video(tmp_path, capfd):
+    out = tmp_path / "demo.mp4"
+    assert main(["demo", "--output", str(out), "--frames", "8", "--size", "128", "--no-progress"]) == 0
+    assert "wrote" in capfd.readouterr().err
+    source = VideoFileSource(out)
+    info = source.open()
+    frames = list(source)
+    assert (info.width, info.height) == (3 * 128, 128) and len(frames) == 8
+    last = frames[-1].image.astype(np.int32)
+    photo, pose, flow = last[:, :128], last[:, 128:256], last[:, 256:]
+    assert photo.std() > 20  # the photograph
+    assert (pose.max(axis=2) > 60).mean() > 0.005  # a skeleton was found and drawn on black
+    assert (pose.max(axis=2) < 30).mean() > 0.8
+    assert flow.std() > 1  # the camera moves, so the flow is not uniform
