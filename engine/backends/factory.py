@@ -81,6 +81,11 @@ def make_runner(
     ).validate()
     if not isinstance(module, nn.Module):
         raise VidsynthError(f"make_runner needs a torch.nn.Module, found {type(module).__name__}")
+    if not isinstance(example_inputs, Mapping) or not example_inputs:
+        raise VidsynthError(
+            "make_runner needs example inputs as a non-empty dict of named tensors (the module's keyword "
+            f"arguments), found {type(example_inputs).__name__}; pass e.g. {{'label': torch.zeros(1, C, H, W)}}"
+        )
     check_input_names(example_inputs, list(example_inputs), "requested")
     device_kind = torch.device(cfg.device).type
     if cfg.backend == "auto":

@@ -15,7 +15,6 @@ from torch import nn
 from vidsynth.engine import backends
 from vidsynth.engine.backends import (
     BackendUnavailable,
-    EagerRunner,
     OnnxRunner,
     available_backends,
     export_for_tensorrt,
@@ -144,6 +143,8 @@ def test_wrong_inputs_name_what_was_expected(net):
         runner({"labels": make_inputs()["labels"], "flows": make_inputs()["flow"]})
     with pytest.raises(VidsynthError, match="dict of named tensors"):
         runner(make_inputs()["labels"])
+    with pytest.raises(VidsynthError, match="non-empty dict of named tensors"):
+        make_runner(net, make_inputs()["labels"])
 
 
 def test_modules_returning_tensors_or_tuples_get_named_outputs():
