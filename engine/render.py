@@ -1,0 +1,262 @@
+"""Rendering with a model, and converting imaginaire checkpoints: the ``render`` and ``convert`` jobs.
+
+:func:`render` wires one Pipeline for any of the nine models: the input, the extractors the model
+needs (labels decoded from a label video, pose or face landmarks extracted on the fly, depth and
+cameras for wc-vid2vid), the generator stage, and the outputs. The jobs of DESIGN.md are this
+function with different models: ``dance`` (a pose model and a dancer video or camera), ``street``
+(a label video), ``talking-head`` (a face model, a reference photo and a driver), ``translate``
+(an image model and any video).
+
+>>> # render("street.safetensors", "seg_video.mkv", output="street.mp4").run()
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from vidsynth.errors import VidsynthError
+
+from .pipeline import Pipeline
+from .presets import PREVIEWS, Resize, _open_source, parse_remap, parse_size
+from .stage import Stage
+
+
+def load_generator(path: str):
+    """A vidsynth model file → the model (eval mode). imaginaire ``.pt`` files must be converted first."""
+    if not os.path.exists(path):
+        raise VidsynthError(f"model file {path!r} does not exist; give a .safetensors model (vidsynth convert makes "
+                            "one from an imaginaire checkpoint)")
+    if path.endswith((".pt", ".pth", ".ckpt")):
+        raise VidsynthError(f"{path!r} looks like an imaginaire/PyTorch checkpoint; convert it first: "
+                            f"vidsynth convert {path} --config CONFIG.yaml --out model.safetensors")
+    from vidsynth.networks.model_file import load_model
+
+    return load_model(path).eval()
+
+
+def read_image(path: str) -> np.ndarray:
+    """An image file → H×W×3 uint8 RGB, or a clear error."""
+    import cv2
+
+    if not os.path.isfile(path):
+        raise VidsynthError(f"image {path!r} does not exist; give the path of a .jpg or .png picture")
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise VidsynthError(f"could not read {path!r} as an image; expected a .jpg or .png picture")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_images(path: str) -> list[np.ndarray]:
+    """One image, or every image of a folder (sorted)."""
+    if os.path.isdir(path):
+        names = sorted(n for n in os.listdir(path) if n.lower().endswith((".jpg", ".jpeg", ".png", ".bmp")))
+        if not names:
+            raise VidsynthError(f"folder {path!r} holds no .jpg/.png pictures")
+        return [read_image(os.path.join(path, n)) for n in names]
+    return [read_image(path)]
+
+
+class GeometryInputs(Stage):
+    """Attaches ``depth`` and ``camera`` to each frame for world-consistent rendering.
+
+    Depth comes from a :class:`~vidsynth.geometry.depth_io.DepthReader` by frame index. Cameras come from
+    a cameras JSON file or, without one, from depth-only odometry (Open3D point-to-plane ICP between
+    consecutive depth maps) with intrinsics from a horizontal field of view.
+    """
+
+    def __init__(self, depth: str, depth_scale: float | None = None, cameras: str | None = None,
+                 hfov: float = 60.0):
+        from vidsynth.geometry.depth_io import DepthReader
+
+        self.depth = DepthReader(depth, scale=depth_scale)
+        self.track = None
+        if cameras is not None:
+            from vidsynth.geometry.camera import read_cameras
+
+            self.track = read_cameras(cameras, expected_count=len(self.depth))
+        self.hfov = hfov
+        self._previous = None  # (depth, pose) of the last frame, for odometry
+
+    def reset(self) -> None:
+        self._previous = None
+
+    def process(self, frame):
+        from vidsynth.geometry.camera import Camera, Intrinsics
+
+        if frame.index >= len(self.depth):
+            raise VidsynthError(f"frame {frame.index} has no depth map: --depth holds {len(self.depth)}; give one "
+                                "depth map per input frame")
+        depth = self.depth[frame.index]
+        if self.track is not None:
+            camera = self.track.camera(frame.index)
+        else:
+            from vidsynth.geometry.odometry import estimate_poses
+
+            K = Intrinsics.from_fov(depth.shape[1], depth.shape[0], self.hfov)
+            if self._previous is None:
+                pose = np.eye(4)
+            else:
+                prev_depth, prev_pose = self._previous
+                pose = estimate_poses([prev_depth, depth], K, first_pose=prev_pose)[-1]
+            self._previous = (depth, pose)
+            camera = Camera(K, pose)
+        frame.conditions["depth"] = depth
+        frame.conditions["camera"] = camera
+        return frame
+
+
+# what the synthetic worlds put into each frame themselves
+_SYNTHETIC_CARRIES = {"synthetic:street": ("labels",), "synthetic:puppet": ("pose",)}
+
+
+def conditioning_stages(kind: str, channels: int, input_spec: str, palette: str | None, remap,
+                        label_mode: str, live: bool, static: bool = False) -> list[Stage]:
+    """The stages that put what a model reads into each frame's conditions.
+
+    ``live`` adds landmark smoothing; ``static`` treats every frame as an unrelated photo (references).
+    """
+    world = str(input_spec).partition("?")[0]
+    if kind in _SYNTHETIC_CARRIES.get(world, ()):
+        return []  # the synthetic world carries this condition (and depth, cameras) itself
+    if kind == "labels":
+        from .extract.labels import LabelDecoder
+
+        return [LabelDecoder(palette=palette or "cityscapes", remap=remap, mode=label_mode)]
+    if kind == "pose":
+        from .extract import PersonMaskExtractor, PoseExtractor
+
+        stages = [PoseExtractor(static_image_mode=static)]
+        if channels in (6, 30):
+            stages.append(PersonMaskExtractor())
+    elif kind == "face":
+        from .extract import FaceExtractor
+
+        stages = [FaceExtractor(static_image_mode=static)]
+    else:
+        return []
+    if live:
+        from .extract import LandmarkSmoother
+
+        stages.append(LandmarkSmoother())
+    return stages
+
+
+def render(
+    model: str,
+    input: str,
+    output: str | None = None,
+    preview: str | None = None,
+    reference: str | None = None,
+    style: str | None = None,
+    examples: str | None = None,
+    depth: str | None = None,
+    depth_scale: float | None = None,
+    cameras: str | None = None,
+    hfov: float = 60.0,
+    fit: str = "auto",
+    model_size: str | None = None,
+    output_size: str = "frame",
+    size: str | tuple | None = None,
+    fps: float | None = None,
+    palette: str | None = None,
+    remap: str | dict | None = None,
+    label_mode: str = "id",
+    a2b: bool = True,
+    seed: int = 0,
+    device: str = "cpu",
+    backend: str = "eager",
+    metrics: str | None = None,
+    resume: bool = False,
+    mode: str = "auto",
+    progress: bool = True,
+    stop_event=None,
+) -> Pipeline:
+    """Render a video (file, folder, camera or URL) through a model; see the module docstring."""
+    from .generate import generator_stage, input_kind, reference_frames
+
+    if not (output or preview):
+        raise VidsynthError("nothing to write: pass --output FILE_OR_URL and/or --preview")
+    if preview is not None and preview not in PREVIEWS:
+        raise VidsynthError(f"expected --preview to be 'window' or 'http', found {preview!r}")
+    net = load_generator(model)
+    kind = input_kind(net)
+    name = net.model_name
+    size = parse_size(size) if isinstance(size, str) or size is None else tuple(size)
+    remap = parse_remap(remap) if isinstance(remap, str) or remap is None else remap
+    channels = getattr(net.config, "label_channels", 0)
+    source, resize = _open_source(input, size, fps)
+    live = mode == "live" or (mode == "auto" and _is_live_spec(input))
+
+    stages: list[Stage] = [Resize(*size)] if resize else []
+    stages += conditioning_stages(kind, channels, input, palette, remap, label_mode, live)
+    if name == "wc_vid2vid" and depth is not None:
+        stages.append(GeometryInputs(depth, depth_scale, cameras, hfov))
+    elif cameras is not None:
+        raise VidsynthError("--cameras goes with --depth (world-consistent rendering with a wc-vid2vid model)")
+
+    if reference is not None and name != "fs_vid2vid":
+        raise VidsynthError(f"--reference is for few-shot vid2vid models; {name} does not take references")
+    options: dict = {"device": device}
+    if name in ("pix2pixhd", "spade", "unit", "munit", "funit", "coco_funit"):
+        options.update(fit="resize" if fit == "auto" else fit, seed=seed, a2b=a2b)
+        if model_size is not None:
+            options["size"] = parse_size(model_size)[::-1]
+        if style is not None:
+            options["style_image"] = read_image(style)
+        if examples is not None:
+            options["examples"] = read_images(examples)
+        if backend != "eager":
+            options["runner_factory"] = _runner_factory(backend, device)
+    else:
+        options.update(fit=fit, output=output_size)
+        if reference is not None:
+            extract = conditioning_stages(kind, channels, "", None, None, "id", live=False, static=True)
+            for stage in extract:
+                stage.open()
+            options["references"] = reference_frames(read_images(reference), extract)
+    if seed is not None:
+        import torch
+
+        torch.manual_seed(seed)
+    stages.append(generator_stage(net, **options))
+
+    from vidsynth.streams import open_sink
+
+    sinks = []
+    if output:
+        sinks.append(open_sink(output, resume=True) if resume else open_sink(output))
+    if preview:
+        sinks.append(open_sink(preview))
+    return Pipeline(source, stages, sinks, mode=mode, metrics_path=metrics, progress=progress, resume=resume,
+                    stop_event=stop_event, seed=seed)
+
+
+def _is_live_spec(spec: str) -> bool:
+    text = str(spec)
+    return text == "camera" or text.startswith("camera:") or "://" in text
+
+
+def _runner_factory(backend: str, device: str):
+    """Build runners lazily for a generator stage, falling back (with a warning) to what is installed."""
+    from .backends import make_runner
+
+    def factory(module, inputs):
+        return make_runner(module, inputs, backend=backend, device=device, fallback=True)
+
+    return factory
+
+
+def convert(checkpoint: str, config: str, out: str, ema: bool = True) -> dict:
+    """Convert an imaginaire checkpoint (+ its YAML config) into a vidsynth model file; returns its info."""
+    from vidsynth.networks.imaginaire import convert_imaginaire
+    from vidsynth.networks.model_file import read_model_info, save_model
+
+    for path, what in ((checkpoint, "checkpoint"), (config, "config")):
+        if not os.path.isfile(path):
+            raise VidsynthError(f"imaginaire {what} {path!r} does not exist")
+    model = convert_imaginaire(checkpoint, config, ema=ema)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    save_model(model, out)
+    return read_model_info(out)
