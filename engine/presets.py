@@ -302,16 +302,7 @@ def extract(
     if fps is not None and not (0 < float(fps) <= 1000):
         raise VidsynthError(f"expected --fps between 0 and 1000, found {fps}")
 
-    stages: list[Stage] = []
-    if dataset_out:
-        stages.extend(_dataset_stages(dataset_out, what))
-    if what is not None:
-        extractors = extraction_stages(what, palette=palette, remap=remap, label_mode=label_mode)
-        stages.extend(extractors[:-1])
-        if sidecars:
-            stages.append(_sidecar_stage(sidecars, what))
-        if output or preview:
-            stages.append(extractors[-1])
+    stages = _extract_stages(input, what, palette, remap, label_mode, sidecars, dataset_out, bool(output or preview))
     source, resize = _open_source(input, size, fps)
     if resize:
         stages.insert(0, Resize(*size))
@@ -324,23 +315,52 @@ def extract(
                     resume=resume, stop_event=stop_event, seed=seed)
 
 
-def _sidecar_stage(folder: str, what: str) -> Stage:
-    from . import sidecars
-
-    writer = getattr(sidecars, "SidecarWriter", None)
-    if writer is None:
-        raise VidsynthError("--sidecars is not available in this build (no SidecarWriter stage); omit it")
-    if what not in ("pose", "face", "mask", "labels", "flow"):
-        raise VidsynthError(f"--sidecars writes pose, face, mask, labels or flow; found --what {what}")
-    return writer(folder, keys=[{"mask": "person_mask"}.get(what, what)])
+# what --what extracts -> the condition key it leaves on the frame
+CONDITION_KEYS = {"pose": "pose", "face": "face", "mask": "person_mask", "flow": "flow", "labels": "labels"}
 
 
-def _dataset_stages(folder: str, what: str | None) -> list[Stage]:
-    try:
-        from . import dataset_writer
-    except ImportError:
-        raise VidsynthError("--dataset-out is not available in this build (no dataset writer); omit it") from None
-    return dataset_writer.dataset_stages(folder, what)
+def sequence_name(spec: str) -> str:
+    """A folder name for the sequence an input gives: the file's stem, ``camera0``, the URL's host...
+
+    >>> sequence_name("clips/dance 01.mp4")
+    'dance_01'
+    """
+    text = str(spec).rstrip("/")
+    if "://" in text:
+        text = text.split("://", 1)[1].split("/", 1)[0]
+    elif text.startswith(("camera", "synthetic:")):
+        text = text.split("?", 1)[0].replace(":", "")
+    else:
+        text = os.path.splitext(os.path.basename(text))[0]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.") or "seq0000"
+
+
+def _extract_stages(input, what, palette, remap, label_mode, sidecars, dataset_out, draw_output) -> list[Stage]:
+    """Extractors, then the writers of sidecars and datasets (they see the original image), then drawing."""
+    from .dataset_writer import DatasetWriter
+
+    draw = None
+    if what is not None:
+        *extractors, draw = extraction_stages(what, palette=palette, remap=remap, label_mode=label_mode)
+        keys = [CONDITION_KEYS[what]]
+    elif dataset_out:
+        extractors = [s for w in ("pose", "face", "mask", "flow") for s in extraction_stages(w)[:-1]]
+        keys = ["pose", "face", "person_mask", "flow"]
+    else:
+        raise VidsynthError("expected --what (pose, face, mask, flow or labels); found none")
+    if draw_output and draw is None:
+        raise VidsynthError("--output and --preview show one conditioning: add --what (pose, face, mask, flow, labels)")
+    if sidecars and what is None:
+        raise VidsynthError("--sidecars writes the conditioning --what names; add --what")
+    sequence = sequence_name(input)
+    stages = list(extractors)
+    if sidecars:
+        stages.append(DatasetWriter(root=sidecars, sequence=sequence, what=tuple(keys)))
+    if dataset_out:
+        stages.append(DatasetWriter(root=dataset_out, sequence=sequence, what=("image", *keys)))
+    if draw_output:
+        stages.append(draw)
+    return stages
 
 
 def demo(output: str = "out/demo.mp4", frames: int = 60, size: int = 256, metrics: str | None = None,

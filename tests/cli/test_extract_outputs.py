@@ -1,0 +1,47 @@
+"""``vidsynth extract`` writing keypoint sidecars and a training folder in imaginaire's raw layout."""
+
+import json
+
+import pytest
+
+from vidsynth.cli import main
+from vidsynth.engine import Pipeline
+from vidsynth.engine.presets import PhotoPanClip, sequence_name
+from vidsynth.streams.mp4 import Mp4Sink
+
+
+@pytest.fixture(scope="module")
+def person_clip(tmp_path_factory):
+    """Six frames of a real photograph of a person (scikit-image's astronaut), panned, as H.264."""
+    path = tmp_path_factory.mktemp("clip") / "astronaut.mp4"
+    Pipeline(PhotoPanClip(n_frames=6, size=128), [], Mp4Sink(path), progress=False).run()
+    return path
+
+
+def test_dataset_out_writes_the_raw_layout(person_clip, tmp_path):
+    root = tmp_path / "data"
+    assert main(["extract", "--input", str(person_clip), "--dataset-out", str(root), "--no-progress"]) == 0
+    seq = "astronaut"
+    for folder, ext in (("images", "jpg"), ("poses-openpose", "json"), ("landmarks-dlib68", "json"),
+                        ("person_masks", "png"), ("flow-dis", "npy")):
+        files = sorted((root / folder / seq).glob(f"*.{ext}"))
+        assert [f.stem for f in files] == [f"{k:06d}" for k in range(6)], folder
+    pose = json.loads((root / "poses-openpose" / seq / "000005.json").read_text())
+    body = pose["people"][0]["pose_keypoints_2d"]
+    assert len(body) == 25 * 3 and sum(c > 0 for c in body[2::3]) >= 5  # the astronaut's upper body is found
+
+
+def test_sidecars_and_a_pose_video_together(person_clip, tmp_path):
+    out, side = tmp_path / "pose.mp4", tmp_path / "keypoints"
+    assert main(["extract", "--input", str(person_clip), "--what", "pose", "--output", str(out),
+                 "--sidecars", str(side), "--no-progress"]) == 0
+    assert out.stat().st_size > 0
+    files = sorted((side / "poses-openpose" / "astronaut").glob("*.json"))
+    assert len(files) == 6
+    assert not (side / "images").exists()  # sidecars are keypoints only
+
+
+def test_sequence_names():
+    assert sequence_name("camera:0") == "camera0"
+    assert sequence_name("rtsp://cam.local:554/live") == "cam.local_554"
+    assert sequence_name("synthetic:clip?n_frames=3") == "syntheticclip"
