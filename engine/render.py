@@ -155,6 +155,7 @@ def render(
     depth_scale: float | None = None,
     cameras: str | None = None,
     hfov: float = 60.0,
+    world_out: str | None = None,
     fit: str = "auto",
     model_size: str | None = None,
     output_size: str = "frame",
@@ -211,6 +212,8 @@ def render(
             options["runner_factory"] = _runner_factory(backend, device)
     else:
         options.update(fit=fit, output=output_size)
+        if name == "wc_vid2vid":
+            options["save_world"] = world_out or (_beside(output, ".world.pt") if output else None)
         if reference is not None:
             extract = conditioning_stages(kind, channels, "", None, None, "id", live=False, static=True)
             for stage in extract:
@@ -231,6 +234,13 @@ def render(
         sinks.append(open_sink(preview))
     return Pipeline(source, stages, sinks, mode=mode, metrics_path=metrics, progress=progress, resume=resume,
                     stop_event=stop_event, seed=seed)
+
+
+def _beside(output: str, suffix: str) -> str | None:
+    """``out/street.mp4`` → ``out/street.world.pt``; None for URLs and previews."""
+    if "://" in output or output in ("null", "window", "http"):
+        return None
+    return os.path.splitext(output)[0] + suffix
 
 
 def _is_live_spec(spec: str) -> bool:

@@ -22,8 +22,8 @@ def generator_stage(model, **options):
         extra = {k: options.pop(k) for k in ("style_image", "examples", "runner_factory") if k in options}
         return ImageGenerator(model, ImageGeneratorConfig(**options), **extra)
     if name == "wc_vid2vid":
-        world = options.pop("world", None)
+        world, save = options.pop("world", None), options.pop("save_world", None)
         options.setdefault("fit", "resize")
-        return WorldConsistentGenerator(model, VideoGeneratorConfig(**options), world=world)
+        return WorldConsistentGenerator(model, VideoGeneratorConfig(**options), world=world, save_world=save)
     references = options.pop("references", None)
     return VideoGenerator(model, VideoGeneratorConfig(**options), references=references)

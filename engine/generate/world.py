@@ -23,7 +23,7 @@ class WorldConsistentGenerator(VideoGenerator):
     model's size, lines up with the generated image.
     """
 
-    def __init__(self, model, config: VideoGeneratorConfig | None = None, world=None):
+    def __init__(self, model, config: VideoGeneratorConfig | None = None, world=None, save_world: str | None = None):
         config = config or VideoGeneratorConfig(fit="resize")
         if config.fit not in ("resize", "auto"):
             raise VidsynthError(f"world-consistent rendering needs --fit resize (the guidance covers the whole "
@@ -34,6 +34,7 @@ class WorldConsistentGenerator(VideoGenerator):
 
             world = WorldGuidance()
         self.world = world
+        self.save_world = save_world  # where close() writes the world's snapshot (``vidsynth world export``)
         self._unprojection = None
         self.counters["guidance_coverage"] = 0.0  # mean share of the frame the guidance covered
 
@@ -66,8 +67,45 @@ class WorldConsistentGenerator(VideoGenerator):
                                 "street source), or imaginaire's unprojection files")
         return self.world.guidance(frame.conditions["depth"], frame.conditions["camera"], size=(h, w))
 
+    def close(self) -> None:
+        if self.save_world:
+            save_world_snapshot(self.world.world, self.save_world)
+
     def after_step(self, frame, placement: Placement, outputs: dict) -> None:
         if "unprojection" in frame.conditions:
             self._unprojection.update(outputs["image"], frame.conditions["unprojection"])
         else:
             self.world.update(outputs["image"])
+
+
+def save_world_snapshot(world, path: str) -> None:
+    """Write a :class:`~vidsynth.geometry.world.PointWorld` snapshot atomically (temp file, then rename)."""
+    import os
+
+    import torch
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp"
+    torch.save(world.state_dict(), tmp)
+    os.replace(tmp, path)
+
+
+def export_world(snapshot: str, ply: str, include_uncoloured: bool = False) -> int:
+    """A render's world snapshot → ``.ply`` for any point-cloud viewer; returns the number of points."""
+    import os
+
+    import torch
+
+    from vidsynth.geometry.world import PointWorld
+
+    if not os.path.isfile(snapshot):
+        raise VidsynthError(f"world snapshot {snapshot!r} does not exist; render with a wc-vid2vid model and "
+                            "--world-out FILE (by default OUTPUT.world.pt beside the video) first")
+    try:
+        state = torch.load(snapshot, weights_only=True, map_location="cpu")
+    except Exception as exc:
+        raise VidsynthError(f"could not read world snapshot {snapshot!r} ({exc}); expected a file written by "
+                            "vidsynth render with a wc-vid2vid model") from None
+    world = PointWorld()
+    world.load_state_dict(state)
+    return world.to_ply(ply, include_uncoloured=include_uncoloured)

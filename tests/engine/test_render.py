@@ -92,3 +92,20 @@ def test_user_errors(tmp_path):
                reference=str(tmp_path / "ckpt.pt"))
     with pytest.raises(VidsynthError, match="does not exist"):
         convert(str(tmp_path / "missing.pt"), str(tmp_path / "c.yaml"), str(tmp_path / "m.safetensors"))
+
+
+def test_world_export_writes_the_rendered_world(tmp_path):
+    from vidsynth.engine.generate.world import export_world
+
+    torch.manual_seed(0)
+    save_model(WCVid2VidGenerator(WCVid2VidConfig.tiny(label_channels=35)), tmp_path / "wc.safetensors")
+    render(str(tmp_path / "wc.safetensors"), "synthetic:street?frames=3&width=64&height=32",
+           output=str(tmp_path / "wc.mp4"), progress=False).run()
+    assert (tmp_path / "wc.world.pt").exists()
+    n = export_world(str(tmp_path / "wc.world.pt"), str(tmp_path / "world.ply"))
+    import open3d as o3d
+
+    cloud = o3d.io.read_point_cloud(str(tmp_path / "world.ply"))
+    assert n > 100 and len(cloud.points) == n and cloud.has_colors()
+    with pytest.raises(VidsynthError, match="does not exist"):
+        export_world(str(tmp_path / "none.pt"), str(tmp_path / "w.ply"))
