@@ -140,6 +140,80 @@ def cmd_demo(args) -> int:
     return 0
 
 
+# -- render / convert ------------------------------------------------------------------------------
+
+
+def add_render(sub) -> None:
+    p = sub.add_parser(
+        "render",
+        help="render a video through a model (pix2pixHD, SPADE, UNIT, MUNIT, FUNIT, COCO-FUNIT, vid2vid, fs-vid2vid, wc-vid2vid)",
+        description="Render a video file, image folder, camera or stream through a vidsynth model file; the "
+        "conditioning the model needs (labels, pose, face) is extracted on the fly.",
+    )
+    p.add_argument("--model", "-m", required=True, help="a vidsynth .safetensors model (vidsynth convert makes one)")
+    p.add_argument("--input", "-i", required=True, help="video file, image folder, camera:N, URL or synthetic:NAME")
+    p.add_argument("--output", "-o", help="output video file, folder or rtmp/udp URL")
+    p.add_argument("--preview", nargs="?", const="window", choices=("window", "http"), help="show the result live")
+    p.add_argument("--reference", help="few-shot vid2vid: a photo or a folder of photos of the target")
+    p.add_argument("--style", help="MUNIT/FUNIT: a style image")
+    p.add_argument("--examples", help="FUNIT/COCO-FUNIT: a photo or folder of example images of the target class")
+    p.add_argument("--depth", help="wc-vid2vid: depth maps (folder, .npy or FFV1 video)")
+    p.add_argument("--depth-scale", type=float, help="wc-vid2vid: metres per depth unit")
+    p.add_argument("--cameras", help="wc-vid2vid: camera poses JSON (estimated by odometry when absent)")
+    p.add_argument("--hfov", type=float, default=60.0, help="wc-vid2vid: horizontal field of view in degrees")
+    p.add_argument("--world-out", help="wc-vid2vid: where to save the world (default beside --output)")
+    p.add_argument("--fit", default="auto", choices=("auto", "resize", "crop", "letterbox", "subject"),
+                   help="how frames meet the model's size (auto: a subject crop for pose/face models, else resize)")
+    p.add_argument("--model-size", metavar="WxH", help="the size the model runs at (image models)")
+    p.add_argument("--output-size", default="frame", choices=("frame", "model"),
+                   help="write at the input's size (frame) or the model's (model)")
+    p.add_argument("--size", metavar="WxH", help="frame size (camera capture size; files are resized)")
+    p.add_argument("--fps", type=float, help="capture frame rate of a camera")
+    p.add_argument("--palette", help="label palette: cityscapes, cocostuff or a JSON file")
+    p.add_argument("--remap", help="label id remapping: FROM:TO pairs or a JSON file")
+    p.add_argument("--label-mode", choices=("id", "color"), default="id", help="labels coded as ids or palette colours")
+    p.add_argument("--b2a", dest="a2b", action="store_false", help="UNIT/MUNIT: translate domain B to A")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    p.add_argument("--backend", default="eager", choices=("eager", "compile", "onnx", "tensorrt", "auto"),
+                   help="how the network runs (falls back to eager with a warning when unavailable)")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_render)
+
+
+def cmd_render(args) -> int:
+    from vidsynth.engine.render import render
+
+    pipeline = render(
+        args.model, args.input, output=args.output, preview=args.preview, reference=args.reference,
+        style=args.style, examples=args.examples, depth=args.depth, depth_scale=args.depth_scale,
+        cameras=args.cameras, hfov=args.hfov, world_out=args.world_out, fit=args.fit, model_size=args.model_size,
+        output_size=args.output_size, size=args.size, fps=args.fps, palette=args.palette, remap=args.remap,
+        label_mode=args.label_mode, a2b=args.a2b, seed=0 if args.seed is None else args.seed, device=args.device,
+        backend=args.backend, metrics=args.metrics, resume=args.resume, mode=args.mode, progress=args.progress,
+    )
+    return _run(pipeline, args)
+
+
+def add_convert(sub) -> None:
+    p = sub.add_parser("convert", help="convert an imaginaire checkpoint (.pt + YAML config) into a vidsynth model file",
+                       description="Read an imaginaire checkpoint's generator (net_G_ema by default) with its YAML "
+                       "config and write a vidsynth .safetensors model file.")
+    p.add_argument("checkpoint", help="imaginaire checkpoint (.pt)")
+    p.add_argument("--config", "-c", required=True, help="the imaginaire YAML config the checkpoint was trained with")
+    p.add_argument("--out", "-o", required=True, help="the .safetensors model file to write")
+    p.add_argument("--no-ema", dest="ema", action="store_false", help="use net_G instead of net_G_ema")
+    p.set_defaults(func=cmd_convert)
+
+
+def cmd_convert(args) -> int:
+    from vidsynth.engine.render import convert
+
+    info = convert(args.checkpoint, args.config, args.out, ema=args.ema)
+    name = info.get("model_name") or info.get("model") or "model" if isinstance(info, dict) else "model"
+    print(f"wrote {args.out} ({name})", file=sys.stderr)
+    return 0
+
+
 # -- info ------------------------------------------------------------------------------------------
 
 # import name -> (what it is for, distribution name for the version)
@@ -297,7 +371,7 @@ def cmd_bench(args) -> int:
 
 # -- the command -----------------------------------------------------------------------------------
 
-SUBCOMMANDS = [add_extract, add_demo, add_info, add_bench]
+SUBCOMMANDS = [add_extract, add_render, add_convert, add_demo, add_info, add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -402,7 +476,7 @@ def _main(argv: list[str], debug: bool) -> int:
         if not getattr(args, "func", None):
             parser.print_help(sys.stderr)
             return EXIT_USER_ERROR
-        quiet = not debug and args.command in ("extract", "demo", "bench")
+        quiet = not debug and args.command in ("extract", "render", "demo", "bench")
         with _quiet_native_logs(quiet):
             return int(args.func(args) or 0)
     except VidsynthError as exc:
