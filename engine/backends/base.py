@@ -68,7 +68,8 @@ class DictOutput(nn.Module):
     """Wraps a module so that it returns a dict of tensors, whatever it returned.
 
     A tensor becomes ``{"output": t}`` and a tuple ``{"output0": ..., "output1": ...}`` unless names
-    are given; a dict passes through.
+    are given; a dict passes through, less its ``None`` entries (outputs a model did not produce for
+    these inputs, such as vid2vid's flow before it has previous frames).
 
     >>> import torch
     >>> DictOutput(torch.nn.Identity())(input=torch.ones(1))["output"]
@@ -87,7 +88,7 @@ class DictOutput(nn.Module):
 def as_output_dict(out: object, names: Sequence[str] | None = None) -> TensorDict:
     """Name a module's outputs (see :class:`DictOutput`)."""
     if isinstance(out, Mapping):
-        result = dict(out)
+        result = {k: v for k, v in out.items() if v is not None}
     elif isinstance(out, torch.Tensor):
         result = {(names[0] if names else "output"): out}
     elif isinstance(out, (tuple, list)):

@@ -112,6 +112,75 @@ def export_onnx(
             "use backend='eager' or 'compile' for it"
         ) from exc
     model = onnx.load_from_string(buffer.getvalue())
+    changed = _float64_to_float32(onnx, model)
+    changed = _match_grid_sample_types(onnx, model) or changed
+    if changed:
+        data = model.SerializeToString()
+    else:
+        data = buffer.getvalue()
     onnx.checker.check_model(model)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, data)
     return path
+
+
+def _float64_to_float32(onnx, model) -> bool:
+    """Compute in float32 what the exporter made float64; True if the graph changed.
+
+    The TorchScript exporter turns arithmetic on traced sizes (``flow / ((w - 1) / 2)``) and folded
+    constants such as a ``linspace`` grid into float64 tensors. The module computed those in float32;
+    TensorRT has no float64 at all, and ONNX Runtime lacks float64 kernels for some ops (GridSample).
+    Graphs whose own inputs or outputs are float64 are left alone.
+    """
+    double, single = onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT
+    io = list(model.graph.input) + list(model.graph.output)
+    if any(v.type.tensor_type.elem_type == double for v in io):
+        return False
+    numpy_helper = onnx.numpy_helper
+    changed = False
+
+    def single_tensor(tensor):
+        converted = numpy_helper.from_array(numpy_helper.to_array(tensor).astype("float32"), tensor.name)
+        tensor.CopyFrom(converted)
+
+    for init in model.graph.initializer:
+        if init.data_type == double:
+            single_tensor(init)
+            changed = True
+    for node in model.graph.node:
+        for attr in node.attribute:
+            if node.op_type == "Cast" and attr.name == "to" and attr.i == double:
+                attr.i = single
+                changed = True
+            elif attr.type == onnx.AttributeProto.TENSOR and attr.t.data_type == double:
+                single_tensor(attr.t)
+                changed = True
+    return changed
+
+
+def _match_grid_sample_types(onnx, model) -> bool:
+    """Cast a GridSample grid to the type of the image it samples; True if the graph changed.
+
+    A guard after :func:`_float64_to_float32`: ONNX Runtime and TensorRT implement GridSample only for
+    an image and grid of the same type.
+    """
+    inferred = onnx.shape_inference.infer_shapes(model)
+    types = {}
+    for value in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
+        types[value.name] = value.type.tensor_type.elem_type
+    for init in inferred.graph.initializer:
+        types[init.name] = init.data_type
+    nodes, changed = [], False
+    for node in model.graph.node:
+        if node.op_type == "GridSample" and len(node.input) >= 2:
+            image_type, grid_type = types.get(node.input[0]), types.get(node.input[1])
+            if image_type and grid_type and image_type != grid_type:
+                cast_name = f"{node.input[1]}_as_image_type"
+                nodes.append(onnx.helper.make_node("Cast", [node.input[1]], [cast_name], to=image_type,
+                                                   name=f"{node.name}_grid_cast"))
+                node.input[1] = cast_name
+                changed = True
+        nodes.append(node)
+    if changed:
+        del model.graph.node[:]
+        model.graph.node.extend(nodes)
+    return changed
