@@ -36,7 +36,7 @@ from .video_layers import LabelEmbedder
 
 __all__ = [
     "EmbedConfig", "PoseLabelConfig", "Vid2VidConfig", "Vid2VidState", "Vid2VidGenerator",
-    "valid_pose_labels", "push_frame",
+    "valid_pose_labels", "push_frame", "VideoDiscriminatorConfig", "VideoDiscriminator", "skipped_frames",
 ]
 
 
@@ -384,3 +384,93 @@ def vid2vid_fields_from_imaginaire(cfg: dict) -> dict[str, Any]:
         warp_embed=embed_from_imaginaire(_get(msc, "embed", {}) if isinstance(msc, dict) else {}, "unet"),
         pose=pose_from_imaginaire(data),
     )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Discriminators (training only)
+
+
+@dataclass
+class VideoDiscriminatorConfig:
+    """The video discriminators of vid2vid / few-shot vid2vid / wc-vid2vid (imaginaire's ``fs_vid2vid`` D).
+
+    ``image``: a multi-scale PatchGAN on [label, image] (few-shot: also the reference label and image).
+    ``temporal``: PatchGANs on ``num_frames_D`` consecutive frames stacked along channels, at
+    ``temporal_scales`` frame rates (every 1st, ``num_frames_D``-th, ``num_frames_D**2``-th frame ...).
+    """
+
+    label_channels: int = 35           # label channels
+    image_channels: int = 3            # image channels
+    num_frames_D: int = 3              # frames per temporal discriminator input
+    few_shot: bool = False             # condition the image D on the reference too
+    image: Any = None                  # MultiScalePatchConfig of the image D (input channels are set here)
+    temporal: Any = None               # MultiScalePatchConfig of the temporal Ds, or None
+    temporal_scales: int = 0           # how many temporal Ds
+
+
+def skipped_frames(history: torch.Tensor | None, frame: torch.Tensor, scales: int,
+                   frames_d: int) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
+    """Append ``frame`` [N,C,H,W] to ``history`` [N,T,C,H,W]; return (new history, per-scale clips).
+
+    Scale ``s`` takes ``frames_d`` frames ``frames_d**s`` apart, ending with the newest; None until
+    enough frames exist. The history keeps only what the coarsest scale needs.
+    """
+    history = frame.unsqueeze(1) if history is None else torch.cat([history.detach(), frame.unsqueeze(1)], 1)
+    clips: list[torch.Tensor | None] = [None] * scales
+    for s in range(scales):
+        step = frames_d ** s
+        span = step * (frames_d - 1)
+        if history.shape[1] > span:
+            clips[s] = history[:, -(span + 1)::step].contiguous()
+    keep = frames_d ** max(scales - 1, 0) * (frames_d - 1)
+    if scales and history.shape[1] > keep:
+        history = history[:, -keep:]
+    return history, clips
+
+
+class VideoDiscriminator(nn.Module):
+    """Image and temporal discriminators for the video generators.
+
+    ``forward(label, real, fake, history=(None, None), ref_label=None, ref_image=None)`` returns
+    ``(outputs, history)``: ``outputs['image']`` and ``outputs['temporal_<s>']`` are
+    ``(real scores, fake scores)`` pairs of ``(score maps per scale, features per scale)``; carry
+    ``history`` (past real and fake frames) from one training frame to the next.
+
+    >>> from vidsynth.networks.discriminators import MultiScalePatchConfig
+    >>> patch = MultiScalePatchConfig(num_filters=4, num_layers=2, norm="instance")
+    >>> d = VideoDiscriminator(VideoDiscriminatorConfig(label_channels=2, image=patch, temporal=patch,
+    ...                                                 temporal_scales=1, num_frames_D=2))
+    >>> hist = (None, None)
+    >>> for _ in range(2):
+    ...     out, hist = d(torch.rand(1, 2, 32, 32), torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32), hist)
+    >>> sorted(out)
+    ['image', 'temporal_0']
+    """
+
+    def __init__(self, cfg: VideoDiscriminatorConfig):
+        super().__init__()
+        from .discriminators import MultiScalePatchConfig, MultiScalePatchDiscriminator
+
+        self.config = cfg
+        image_in = cfg.label_channels + cfg.image_channels
+        image_cfg = replace(cfg.image or MultiScalePatchConfig(), input_channels=image_in * (2 if cfg.few_shot else 1))
+        self.net_D = MultiScalePatchDiscriminator(image_cfg)
+        for s in range(cfg.temporal_scales):
+            t_cfg = replace(cfg.temporal or MultiScalePatchConfig(), input_channels=cfg.image_channels * cfg.num_frames_D)
+            setattr(self, f"net_DT{s}", MultiScalePatchDiscriminator(t_cfg))
+
+    def forward(self, label, real, fake, history=(None, None), ref_label=None, ref_image=None):
+        cfg = self.config
+        if cfg.few_shot:
+            label = torch.cat([label, ref_label, ref_image], dim=1)
+        outputs = {"image": (self.net_D(torch.cat([label, real], 1)), self.net_D(torch.cat([label, fake], 1)))}
+        real_hist, real_clips = skipped_frames(history[0], real, cfg.temporal_scales, cfg.num_frames_D)
+        fake_hist, fake_clips = skipped_frames(history[1], fake, cfg.temporal_scales, cfg.num_frames_D)
+        for s in range(cfg.temporal_scales):
+            if real_clips[s] is None:
+                continue
+            net = getattr(self, f"net_DT{s}")
+            h, w = real.shape[-2:]
+            outputs[f"temporal_{s}"] = (net(real_clips[s].reshape(-1, cfg.image_channels * cfg.num_frames_D, h, w)),
+                                        net(fake_clips[s].reshape(-1, cfg.image_channels * cfg.num_frames_D, h, w)))
+        return outputs, (real_hist, fake_hist)

@@ -122,3 +122,36 @@ def test_registry_and_imaginaire_config():
     cfg = Vid2VidConfig.from_imaginaire(yaml_like)
     assert (cfg.label_channels, cfg.output_size, cfg.bottleneck_size) == (35, (128, 256), (1, 2))
     assert cfg.flow.flow_multiplier == 40 and cfg.warp_embed.arch == "unet" and cfg.spade_norm == "instance"
+
+
+def test_skipped_frames_scales():
+    from vidsynth.networks.vid2vid import skipped_frames
+
+    hist, clips = None, None
+    for t in range(9):
+        hist, clips = skipped_frames(hist, torch.full((1, 1, 1, 1), float(t)), scales=2, frames_d=3)
+    # scale 0: the last 3 frames; scale 1: 3 frames 3 apart ending with the newest
+    assert clips[0][0, :, 0, 0, 0].tolist() == [6.0, 7.0, 8.0]
+    assert clips[1][0, :, 0, 0, 0].tolist() == [2.0, 5.0, 8.0]
+    assert hist.shape[1] == 6  # only what the coarsest scale needs
+
+
+def test_video_discriminator_gradients():
+    from vidsynth.networks.discriminators import MultiScalePatchConfig
+    from vidsynth.networks.vid2vid import VideoDiscriminator, VideoDiscriminatorConfig
+
+    torch.manual_seed(0)
+    patch = MultiScalePatchConfig(num_filters=4, max_num_filters=8, num_layers=2, norm="instance")
+    d = VideoDiscriminator(VideoDiscriminatorConfig(label_channels=1, few_shot=True, image=patch, temporal=patch,
+                                                    temporal_scales=1, num_frames_D=2))
+    fake = torch.rand(1, 3, 32, 32, requires_grad=True)
+    hist = (None, None)
+    out, hist = d(torch.rand(1, 1, 32, 32), torch.rand(1, 3, 32, 32), fake.detach(), hist,
+                  torch.rand(1, 1, 32, 32), torch.rand(1, 3, 32, 32))
+    assert "temporal_0" not in out  # one frame is not a clip yet
+    out, hist = d(torch.rand(1, 1, 32, 32), torch.rand(1, 3, 32, 32), fake, hist,
+                  torch.rand(1, 1, 32, 32), torch.rand(1, 3, 32, 32))
+    (real_scores, _), (fake_scores, _) = out["temporal_0"]
+    loss = sum(s.mean() for s in fake_scores) + sum(s.mean() for s in out["image"][1][0])
+    loss.backward()
+    assert fake.grad is not None and float(fake.grad.abs().sum()) > 0
