@@ -149,6 +149,7 @@ class TensorRTRunner(Runner):
         self.gpu_name = torch.cuda.get_device_name(device)
         self.logger = self.trt.Logger(self.trt.Logger.WARNING)
         self._engines: dict[tuple, tuple] = {}
+        self._runtimes: dict[tuple, object] = {}
         super().__init__(list(example_inputs), [], device, precision)
         _, _, outputs = self._engine_for(_float32(example_inputs))
         self.output_names = tuple(outputs)
@@ -186,7 +187,10 @@ class TensorRTRunner(Runner):
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         outputs = [n for n in names if engine.get_tensor_mode(n) == self.trt.TensorIOMode.OUTPUT]
         if len(self._engines) >= MAX_ENGINES:
-            self._engines.pop(next(iter(self._engines)))
+            oldest = next(iter(self._engines))
+            self._engines.pop(oldest)
+            self._runtimes.pop(oldest, None)
+        self._runtimes[signature] = runtime  # an engine must not outlive the runtime that loaded it
         self._engines[signature] = (engine, context, outputs)
         return self._engines[signature]
 
@@ -237,6 +241,7 @@ class TensorRTRunner(Runner):
 
     def close(self) -> None:
         self._engines.clear()
+        self._runtimes.clear()
 
     def describe(self) -> str:
         return f"tensorrt {self.trt.__version__} on {self.gpu_name} at {self.precision}"
