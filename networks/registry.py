@@ -136,7 +136,7 @@ def _coerce(hint: Any, value: Any) -> Any:
     if dataclasses.is_dataclass(hint) and isinstance(value, dict):
         return config_from_dict(hint, value)
     origin = typing.get_origin(hint)
-    if origin is typing.Union or str(origin) == "types.UnionType":
+    if origin is typing.Union or str(origin) in ("types.UnionType", "<class 'types.UnionType'>"):
         for arg in typing.get_args(hint):
             if dataclasses.is_dataclass(arg) and isinstance(value, dict):
                 return config_from_dict(arg, value)
