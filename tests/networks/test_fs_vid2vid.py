@@ -140,3 +140,20 @@ def test_pose_model_and_imaginaire_eps():
     assert model.weight_generator.ref_label_down_0.norm.eps == 0.1
     # the shared flow head is one module (stored once in imaginaire's layout, twice in the state dict)
     assert model.flow_network_temp is model.flow_network_ref
+
+
+@torch.no_grad()
+def test_model_file_round_trip_keeps_the_tied_flow_head(tmp_path, model):
+    from vidsynth.networks.model_file import load_model, save_model
+
+    cfg = FewShotVid2VidConfig.tiny(label_channels=6, pose=PoseLabelConfig(remove_face_labels=True))
+    torch.manual_seed(0)
+    original = FewShotVid2VidGenerator(cfg).eval()
+    save_model(original, tmp_path / "fs.safetensors")
+    loaded = load_model(tmp_path / "fs.safetensors")
+    assert loaded.config == cfg and loaded.flow_network_temp is loaded.flow_network_ref
+    refs = (torch.rand(1, 1, 3, 64, 64), torch.rand(1, 1, 6, 64, 64))
+    label = torch.rand(1, 6, 64, 64)
+    a, _ = original.step({"label": label}, original.initial_state(original.encode_references(*refs)))
+    b, _ = loaded.step({"label": label}, loaded.initial_state(loaded.encode_references(*refs)))
+    assert torch.equal(a["image"], b["image"])
