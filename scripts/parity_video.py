@@ -78,8 +78,6 @@ def build_model(case_dir: str, imaginaire_root: str, ema: bool):
     model = cls(config)
     state, layout = convert_state(model, training_checkpoint(case_dir), ema=ema)
     assert layout == ("ema" if ema else "training"), layout
-    state = {k: v for k, v in state.items() if not k.startswith("single_image_model.")} \
-        if not hasattr(model, "single_image_model") or model.single_image_model is None else state
     load_converted_state(model, state, source=f"{case_dir} ({'EMA' if ema else 'module'})")
     return model.eval(), io
 
@@ -108,10 +106,13 @@ def compare_outputs(ours: dict, ref: dict) -> dict[str, float]:
     return figures
 
 
-def initial_state(model, inputs: dict):
+def initial_state(model, inputs: dict, outputs: dict):
     """A fresh stream state; fs-vid2vid's carries the references, encoded once here."""
     if hasattr(model, "encode_references"):
         return model.initial_state(model.encode_references(inputs["ref_images"], inputs["ref_labels"]))
+    if getattr(model, "single_image_model", None) is not None:
+        # wc-vid2vid project configs: the single-image model's style code imaginaire drew for the stream
+        return model.initial_state(single_image_z=outputs["single_image_model_z"])
     return model.initial_state()
 
 
@@ -150,7 +151,7 @@ def run_case(case: str, ref_root: str, imaginaire_root: str, ema: bool) -> tuple
     calls = io["calls_ema" if ema else "calls"]
     lines, ok = [], True
     with torch.no_grad():
-        state = initial_state(model, calls[0]["inputs"])
+        state = initial_state(model, calls[0]["inputs"], calls[0]["outputs"])
         # wc-vid2vid: guidance from the unprojections with OUR point colours (the stage's job in vidsynth)
         guide = guide_ref = None
         if getattr(model, "model_name", "") == "wc_vid2vid":
