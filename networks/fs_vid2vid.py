@@ -428,6 +428,11 @@ class FewShotVid2VidGenerator(nn.Module):
         separate_embed = cfg.separate_warp_embed or not cfg.warp_ref
         self.prev_image_embedding = cfg.warp_embed.build(img_ch + 1) if separate_embed else self.ref_image_embedding
 
+    def extra_repr(self) -> str:
+        cfg = self.config
+        return (f"labels={cfg.label_channels}, size={cfg.output_size[0]}x{cfg.output_size[1]}, K={cfg.few_shot_K}, "
+                f"hyper_layers={cfg.num_hyper_layers}, filters={cfg.num_filters}..{cfg.channels(cfg.num_downsamples)}")
+
     def adapt_to_imaginaire_layout(self, layout: str) -> None:
         """imaginaire's EMA copy keeps eps=1e-5 on the reference-label norms (only the training copy
         got 0.1); match whichever copy is being loaded."""
@@ -534,6 +539,14 @@ class FewShotVid2VidGenerator(nn.Module):
             if ref_images is None or ref_labels is None:
                 raise ValueError("give ref_images and ref_labels, or references from encode_references()")
             references = self.encode_references(ref_images, ref_labels)
+        if label.shape[2:] != references.ref_images.shape[3:]:
+            raise VidsynthError(f"the driving label is {label.shape[2]}x{label.shape[3]} but the references are "
+                                f"{references.ref_images.shape[3]}x{references.ref_images.shape[4]}; fit both to the "
+                                f"model size {cfg.output_size[0]}x{cfg.output_size[1]}")
+        unit = 2 ** cfg.num_downsamples
+        if label.shape[2] % unit or label.shape[3] % unit:
+            raise VidsynthError(f"few-shot vid2vid needs frames whose sides are multiples of {unit}, found "
+                                f"{label.shape[2]}x{label.shape[3]}")
         label = valid_pose_labels(label, cfg.pose)
         prev_labels = valid_pose_labels(prev_labels, cfg.pose)
         x, weights, ref_idx = self._frame_encoding(references, label)

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidsynth.errors import VidsynthError
+
 from .flow import FlowNetConfig, TemporalFlowHead, warp
 from .layers import ConvBlock, LinearBlock, ResBlock
 from .registry import register_model
@@ -209,8 +211,22 @@ class Vid2VidGenerator(nn.Module):
 
     # ---- one frame -------------------------------------------------------------------------------
     def _check_label(self, label: torch.Tensor) -> None:
-        if label.dim() != 4 or label.shape[1] != self.config.label_channels:
-            raise ValueError(f"label: expected [N, {self.config.label_channels}, H, W], found {list(label.shape)}")
+        cfg = self.config
+        if label.dim() != 4 or label.shape[1] != cfg.label_channels:
+            raise ValueError(f"label: expected [N, {cfg.label_channels}, H, W], found {list(label.shape)}")
+        h, w = label.shape[2:]
+        unit = 2 ** cfg.num_layers
+        if not cfg.use_segmap_as_input and (h, w) != tuple(cfg.output_size):
+            raise VidsynthError(f"this vid2vid pose model runs at {cfg.output_size[0]}x{cfg.output_size[1]} only, "
+                                f"found {h}x{w}; fit the frames to the model size first")
+        if h % unit or w % unit:
+            raise VidsynthError(f"vid2vid needs frames whose sides are multiples of {unit}, found {h}x{w}; "
+                                f"fit the frames to the model size ({cfg.output_size[0]}x{cfg.output_size[1]})")
+
+    def extra_repr(self) -> str:
+        cfg = self.config
+        return (f"labels={cfg.label_channels}, size={cfg.output_size[0]}x{cfg.output_size[1]}, "
+                f"num_frames_G={cfg.num_frames_G}, filters={cfg.num_filters}..{cfg.max_num_filters}")
 
     def _first_frame_features(self, label: torch.Tensor, cond_now: list[torch.Tensor]) -> torch.Tensor:
         cfg = self.config
@@ -335,7 +351,6 @@ def output_size_from_imaginaire(data: dict) -> tuple[int, int]:
     if "output_h_w" in data:
         h, w = str(data["output_h_w"]).split(",")
         return int(h), int(w)
-    from vidsynth.errors import VidsynthError
     raise VidsynthError("the imaginaire config gives no output size (data.val.augmentations.resize_h_w or "
                         "center_crop_h_w); add one")
 

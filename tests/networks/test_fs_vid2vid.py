@@ -157,3 +157,9 @@ def test_model_file_round_trip_keeps_the_tied_flow_head(tmp_path, model):
     a, _ = original.step({"label": label}, original.initial_state(original.encode_references(*refs)))
     b, _ = loaded.step({"label": label}, loaded.initial_state(loaded.encode_references(*refs)))
     assert torch.equal(a["image"], b["image"])
+
+
+def test_label_and_reference_sizes_must_agree(model):
+    refs = model.encode_references(torch.rand(1, 1, 3, 64, 64), torch.rand(1, 1, 1, 64, 64))
+    with pytest.raises(VidsynthError, match="fit both"):
+        model.step({"label": torch.rand(1, 1, 32, 32)}, model.initial_state(refs))

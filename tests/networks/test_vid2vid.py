@@ -155,3 +155,13 @@ def test_video_discriminator_gradients():
     loss = sum(s.mean() for s in fake_scores) + sum(s.mean() for s in out["image"][1][0])
     loss.backward()
     assert fake.grad is not None and float(fake.grad.abs().sum()) > 0
+
+
+def test_impossible_sizes_are_clear_errors(model):
+    from vidsynth.errors import VidsynthError
+
+    with pytest.raises(VidsynthError, match="multiples of 16"):
+        model.step({"label": torch.zeros(1, 5, 40, 64)}, None)
+    pose = Vid2VidGenerator(Vid2VidConfig.tiny(label_channels=5, use_segmap_as_input=False, style_dims=4))
+    with pytest.raises(VidsynthError, match="32x64 only"):
+        pose.step({"label": torch.zeros(1, 5, 64, 64)}, None)
