@@ -242,15 +242,15 @@ class Pipeline:
         apply_threads(budget, sink=self.sink, stages=self.stages, source=self.source)
 
         write_from, seek_to = 0, 0
-        if self.resume:
-            write_from, seek_to = self._resume_point()
         try:
+            if self.resume:
+                write_from, seek_to = self._resume_point()
             _call_user(lambda: self.sink.open(info), "open the output", type(self.sink).__name__)
+            if seek_to > 0:
+                self._seek(seek_to)
         except BaseException:
             self.source.close()
             raise
-        if seek_to > 0:
-            self._seek(seek_to)
 
         self._hard_stop = threading.Event()
         self._errors: list[PipelineError] = []
@@ -274,6 +274,8 @@ class Pipeline:
         started = time.perf_counter()
         rss_samples = [rss_start]
         stopped = "end"
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(budget.switch_interval_s)
         try:
             for w in workers:
                 w.start()
@@ -302,6 +304,7 @@ class Pipeline:
                 except Exception:
                     pass
             self._bar.close()
+            sys.setswitchinterval(switch_interval)
         wall = time.perf_counter() - started
         self.report = self._build_report(live, wall, rss_samples, budget, write_from, stopped)
         if self.metrics_path:

@@ -40,7 +40,10 @@ class ThreadBudget:
 
     ``workers`` is the number of pipeline threads (reader, stages, sink); ``stages`` the grant of each
     stage by name (what it may use inside its own ``process``, e.g. MediaPipe or a torch model).
-    ``torch_intra`` is process-wide in torch, so it is the largest stage grant.
+    ``torch_intra`` is process-wide in torch, so it is the largest stage grant. ``switch_interval_s``
+    is how long a Python thread may keep the GIL while another waits for it: the default 5 ms makes a
+    stage that returns from native code (MediaPipe, a codec) wait behind a busy Python stage, so a
+    pipeline uses 1 ms while it runs (measured in benchmarks/pipeline.py).
     """
 
     cores: int
@@ -51,12 +54,14 @@ class ThreadBudget:
     decoder: int = 1
     workers: int = 0
     stages: dict = field(default_factory=dict)
+    switch_interval_s: float = 0.001
 
     @property
     def summary(self) -> str:
         return (
             f"{self.cores} cores: {self.workers} pipeline workers, torch {self.torch_intra} intra-op/"
-            f"{self.torch_interop} inter-op, OpenCV {self.opencv}, decoder {self.decoder}, encoder {self.encoder}"
+            f"{self.torch_interop} inter-op, OpenCV {self.opencv}, decoder {self.decoder}, encoder {self.encoder}, "
+            f"GIL switch {self.switch_interval_s * 1e3:g} ms"
             + (", stages " + ", ".join(f"{k}={v}" for k, v in self.stages.items()) if self.stages else "")
         )
 
