@@ -1,0 +1,164 @@
+"""Geometry benchmark: world consistency, world memory, odometry drift, guidance renderer speed.
+
+    python -m benchmarks.geometry                       # everything, 10,000 frames for the memory run
+    python -m benchmarks.geometry --frames 700 --skip-odometry
+
+(a) The street world's loop path with an oracle generator (it returns the true frame): for every frame
+    of the second and later laps (views seen before), the share of the view the guidance covers;
+    the world's memory over ``--frames`` frames at 512×256 and the time taken. The loop is periodic,
+    so frames of later laps are the first lap's renders (cached), which keeps the run about the world.
+(b) Odometry from depth alone on the street world: end-point drift as % of the path length.
+(c) GuidanceRenderer (torch scatter_reduce z-buffer) time per frame at 1024×512 vs a NumPy
+    ``np.minimum.at`` z-buffer on the same points in the same run.
+Results print as one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+
+def world_consistency(frames: int, width: int, height: int, voxel: float, capacity: int) -> dict:
+    from vidsynth.geometry.guidance import WorldGuidance
+    from vidsynth.geometry.world import WorldConfig
+    from vidsynth.streams.synthetic.street import StreetConfig, StreetWorld
+
+    base = StreetConfig(width=width, height=height, path="loop")
+    lap_m = StreetWorld(base).path.length
+    per_lap = int(round(lap_m / base.speed))
+    world = StreetWorld(replace(base, speed=lap_m / per_lap))  # a whole number of frames per lap
+    wg = WorldGuidance(WorldConfig(voxel_size=voxel, capacity=capacity))
+    cache: list[tuple[np.ndarray, np.ndarray]] = []
+    coverage, peak = [], 0
+    t0 = time.perf_counter()
+    t_world = 0.0
+    for i in range(frames):
+        k = i % per_lap
+        if k >= len(cache):
+            view = world.render(world.camera(k))
+            cache.append((view["depth"], view["image"]))
+        depth, image = cache[k]
+        cam = world.camera(k)
+        t1 = time.perf_counter()
+        g = wg.guidance(depth, cam)
+        if i >= per_lap:  # a revisited view
+            coverage.append(float(g[0, 3][torch.from_numpy(depth > 0)].mean()))
+        wg.update(image)  # the oracle generator: the true frame
+        t_world += time.perf_counter() - t1
+        peak = max(peak, wg.world.nbytes())
+    elapsed = time.perf_counter() - t0
+    return {"frames": frames, "size": f"{width}x{height}", "frames_per_lap": per_lap, "voxel_m": voxel,
+            "capacity_points": capacity, "points": len(wg.world), "evicted": wg.world.evicted,
+            "world_bytes_peak": peak, "world_GiB_peak": round(peak / 2**30, 3),
+            "revisited_views": len(coverage),
+            "revisited_coverage_min": round(min(coverage), 4) if coverage else None,
+            "revisited_coverage_mean": round(float(np.mean(coverage)), 4) if coverage else None,
+            "seconds_total": round(elapsed, 1), "seconds_world_per_frame": round(t_world / frames, 4),
+            "note": "coverage = guidance mask over non-sky pixels of views seen one or more laps before"}
+
+
+def odometry_drift(frames: int, width: int, height: int, path: str) -> dict:
+    from vidsynth.geometry.odometry import estimate_poses, trajectory_drift
+    from vidsynth.streams.synthetic.street import StreetConfig, StreetWorld
+
+    world = StreetWorld(StreetConfig(width=width, height=height, path=path))
+    depths = [world.render(world.camera(i))["depth"] for i in range(frames)]
+    truth = np.stack([world.pose(i) for i in range(frames)])
+    t0 = time.perf_counter()
+    res = estimate_poses(depths, world.intrinsics, first_pose=truth[0], return_details=True)
+    elapsed = time.perf_counter() - t0
+    err, length = trajectory_drift(res.poses, truth)
+    return {"path": path, "frames": frames, "size": f"{width}x{height}", "path_length_m": round(length, 2),
+            "end_error_m": round(err, 4), "drift_percent": round(100 * err / length, 3),
+            "seconds_per_frame": round(elapsed / frames, 3), "weak_frames": len(res.weak)}
+
+
+def _numpy_zbuffer(uv: np.ndarray, z: np.ndarray, colours: np.ndarray, H: int, W: int):
+    """The baseline: the same nearest-point rule with np.minimum.at on a depth buffer, then a gather."""
+    u = np.round(uv[:, 0]).astype(np.int64)
+    v = np.round(uv[:, 1]).astype(np.int64)
+    inside = (u >= 0) & (u < W) & (v >= 0) & (v < H)
+    pix = v[inside] * W + u[inside]
+    zi = z[inside]
+    depth = np.full(H * W, np.inf, np.float32)
+    np.minimum.at(depth, pix, zi)
+    winner = zi == depth[pix]
+    index = np.full(H * W, -1, np.int64)
+    index[pix[winner]] = np.flatnonzero(inside)[winner]
+    rgb = np.where(index[:, None] >= 0, colours[np.maximum(index, 0)], 0)
+    return rgb, index >= 0
+
+
+def renderer_speed(repeats: int) -> dict:
+    from vidsynth.geometry.guidance import GuidanceRenderer
+    from vidsynth.geometry.unproject import project_points
+    from vidsynth.geometry.world import PointWorld, WorldConfig
+    from vidsynth.geometry.unproject import unproject_depth
+    from vidsynth.streams.synthetic.street import StreetConfig, StreetWorld
+
+    W, H = 1024, 512
+    street = StreetWorld(StreetConfig(width=W, height=H, path="loop"))
+    world = PointWorld(WorldConfig(voxel_size=0.03, capacity=4_000_000))
+    for k in (0, 6, 12):  # a world from three frames
+        view = street.render(street.camera(k))
+        pts, valid = unproject_depth(view["depth"], street.intrinsics, street.camera(k).pose)
+        world.add(pts[valid], torch.from_numpy(view["image"])[valid])
+    cam = street.camera(14)
+    xyz, rgb = world.coloured_points()
+    renderer = GuidanceRenderer()
+    renderer.render(xyz, rgb, cam.intrinsics, cam.pose)  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        g = renderer.render(xyz, rgb, cam.intrinsics, cam.pose)
+    t_torch = (time.perf_counter() - t0) / repeats
+    xyz_np, rgb_np = xyz.numpy(), rgb.numpy()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        uv, z = project_points(torch.from_numpy(xyz_np), cam.intrinsics, cam.pose)
+        uv, z = uv.numpy(), z.numpy()
+        keep = z > 0.05
+        col, mask = _numpy_zbuffer(uv[keep], z[keep], rgb_np[keep], H, W)
+    t_numpy = (time.perf_counter() - t0) / repeats
+    same = float((mask.reshape(H, W) == (g[0, 3].numpy() > 0.5)).mean())
+    return {"size": f"{W}x{H}", "points": int(xyz.shape[0]), "torch_scatter_ms": round(1000 * t_torch, 1),
+            "numpy_minimum_at_ms": round(1000 * t_numpy, 1), "speedup": round(t_numpy / t_torch, 2),
+            "masks_agree": round(same, 5), "coverage": round(float(g[0, 3].mean()), 4)}
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=10_000, help="frames for the world memory run")
+    ap.add_argument("--width", type=int, default=512)
+    ap.add_argument("--height", type=int, default=256)
+    ap.add_argument("--voxel", type=float, default=0.05)
+    ap.add_argument("--capacity", type=int, default=8_000_000)
+    ap.add_argument("--odometry-frames", type=int, default=60)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--skip-world", action="store_true")
+    ap.add_argument("--skip-odometry", action="store_true")
+    ap.add_argument("--skip-renderer", action="store_true")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out = {}
+    if not args.skip_renderer:
+        out["renderer"] = renderer_speed(args.repeats)
+        print(json.dumps({"renderer": out["renderer"]}), flush=True)
+    if not args.skip_odometry:
+        out["odometry"] = [odometry_drift(args.odometry_frames, 128, 64, p) for p in ("straight", "loop")]
+        print(json.dumps({"odometry": out["odometry"]}), flush=True)
+    if not args.skip_world:
+        out["world"] = world_consistency(args.frames, args.width, args.height, args.voxel, args.capacity)
+    print(json.dumps(out, indent=1))
+    return out
+
+
+if __name__ == "__main__":
+    main()
