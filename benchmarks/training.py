@@ -1,0 +1,208 @@
+"""Training benchmark: a tiny SPADE and a tiny vid2vid learn the synthetic street world on this CPU.
+
+Both train on the same street sequences (64×64, Cityscapes labels, exact flow) for a bounded number of
+iterations, then render held-out frames (other places along the camera path) from their labels:
+
+- PSNR against the real frames, next to a per-class mean-colour baseline (each label pixel painted
+  with its class's mean training colour): both models should beat it;
+- vid2vid's PSNR should be within 1 dB of SPADE's;
+- warp error: mean |out_t − warp(out_{t−1}, exact flow_t)| over pixels visible in both frames (0..255
+  scale) — how much the output flickers; vid2vid's should be lower than SPADE's. The real frames'
+  own warp error is printed as the floor.
+
+    python benchmarks/training.py                       # defaults: ~15-20 min on 2 busy cores
+    python benchmarks/training.py --spade-iters 50 --vid2vid-iters 30 --out /tmp/bench   # a quick look
+    python benchmarks/training.py --export training/checkpoints   # also keep the two model files
+
+Results go to stdout and ``OUT/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from vidsynth.training.config import load_config  # noqa: E402
+from vidsynth.training.datasets import read_flow, read_id_map, read_image  # noqa: E402
+from vidsynth.training.launch import run  # noqa: E402
+from vidsynth.training.synthetic_data import write_street_dataset  # noqa: E402
+
+TRAIN_STARTS = [float(s) for s in np.arange(0.0, 160.0, 16.0)]   # 10 sequences along the loop
+HELD_OUT_STARTS = [8.0, 56.0, 104.0, 152.0]                        # between them: never seen in training
+
+
+def bench_configs(size: int, spade_iters: int, vid_iters: int):
+    """The shipped tiny configs with the benchmark's loss weights (the same image losses for both)."""
+    common = {"gan": 1.0, "feature_matching": 10.0, "l1": 10.0, "perceptual": 0.0}
+    spade = load_config("spade_tiny")
+    spade.trainer.loss_weights = dict(common, kl=0.0)
+    spade.trainer.max_iter = spade_iters
+    vid = load_config("vid2vid_street_tiny")
+    vid.trainer.loss_weights = dict(common, flow=10.0, temporal=10.0, temporal_gan=0.0)
+    vid.trainer.max_iter = vid_iters
+    vid.data.sequence_length = 4
+    vid.trainer.video.initial_frames = 2
+    vid.trainer.video.double_every = max(1, vid_iters // 3)
+    for cfg in (spade, vid):
+        cfg.data.crop_size = [size, size]
+        cfg.data.flip = False
+        cfg.trainer.checkpoint_every = 100
+        cfg.trainer.ema.start_iter = max(1, cfg.trainer.max_iter // 5)
+    vid.generator["output_size"] = [size, size]
+    return spade, vid
+
+
+def load_sequences(root: str) -> list[dict]:
+    seqs = []
+    for seq in sorted(os.listdir(os.path.join(root, "images"))):
+        names = sorted(os.listdir(os.path.join(root, "images", seq)))
+        stem = [os.path.splitext(n)[0] for n in names]
+        seqs.append({
+            "images": np.stack([read_image(os.path.join(root, "images", seq, n)) for n in names]),
+            "labels": np.stack([read_id_map(os.path.join(root, "seg_maps", seq, s + ".png")) for s in stem]),
+            "flow": np.stack([read_flow(os.path.join(root, "flow", seq, s + ".npy")) for s in stem]),
+        })
+    return seqs
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * math.log10(255.0 ** 2 / max(mse, 1e-10))
+
+
+def warp_error(frames: np.ndarray, flows: np.ndarray) -> float:
+    """Mean |f_t − warp(f_{t−1}, flow_t)| (0..255) over valid pixels, t ≥ 1."""
+    from vidsynth.training.losses import warp
+
+    errs = []
+    for t in range(1, len(frames)):
+        cur = torch.from_numpy(frames[t]).permute(2, 0, 1)[None].float()
+        prev = torch.from_numpy(frames[t - 1]).permute(2, 0, 1)[None].float()
+        flow = torch.from_numpy(flows[t][..., :2]).permute(2, 0, 1)[None]
+        valid = torch.from_numpy(flows[t][..., 2] > 0.5)
+        diff = (warp(prev, flow) - cur).abs().mean(1)[0]
+        if valid.any():
+            errs.append(float(diff[valid].mean()))
+    return float(np.mean(errs))
+
+
+def to_uint8(img: torch.Tensor) -> np.ndarray:
+    return ((img[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+
+
+def render_spade(model_file: str, cfg, seqs) -> list[np.ndarray]:
+    from vidsynth.networks.model_file import load_model
+    from vidsynth.training.datasets import LabelEncoder
+
+    net = load_model(model_file)
+    enc = LabelEncoder(cfg.data)
+    outs = []
+    with torch.no_grad():
+        for s in seqs:
+            outs.append(np.stack([to_uint8(net(enc.seg(ids, None)[None])) for ids in s["labels"]]))
+    return outs
+
+
+def render_vid2vid(model_file: str, cfg, seqs) -> list[np.ndarray]:
+    from vidsynth.networks.model_file import load_model
+    from vidsynth.training.datasets import LabelEncoder
+
+    net = load_model(model_file)
+    enc = LabelEncoder(cfg.data)
+    outs = []
+    with torch.no_grad():
+        for s in seqs:
+            state, frames = net.initial_state(), []
+            for ids in s["labels"]:
+                out, state = net.step({"label": enc.seg(ids, None)[None]}, state)
+                frames.append(to_uint8(out["image"]))
+            outs.append(np.stack(frames))
+    return outs
+
+
+def class_mean_baseline(train, held_out) -> list[np.ndarray]:
+    sums, counts = np.zeros((256, 3)), np.zeros(256)
+    for s in train:
+        ids = s["labels"].reshape(-1)
+        np.add.at(sums, ids, s["images"].reshape(-1, 3).astype(np.float64))
+        np.add.at(counts, ids, 1)
+    means = (sums / np.maximum(counts, 1)[:, None]).round().astype(np.uint8)
+    return [means[s["labels"]] for s in held_out]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default="/tmp/vidsynth_bench_training")
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--frames", type=int, default=8, help="frames per sequence")
+    ap.add_argument("--spade-iters", type=int, default=500)
+    ap.add_argument("--vid2vid-iters", type=int, default=250)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--export", default=None, help="copy the two model files into this folder")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if os.path.isdir(args.out):
+        shutil.rmtree(args.out)
+    t0 = time.time()
+    train_dir, test_dir = os.path.join(args.out, "train"), os.path.join(args.out, "held_out")
+    write_street_dataset(train_dir, TRAIN_STARTS, args.frames, args.size)
+    write_street_dataset(test_dir, HELD_OUT_STARTS, args.frames, args.size)
+    t_data = time.time() - t0
+    train, held = load_sequences(train_dir), load_sequences(test_dir)
+    spade_cfg, vid_cfg = bench_configs(args.size, args.spade_iters, args.vid2vid_iters)
+
+    times = {}
+    t = time.time()
+    spade = run(spade_cfg, train_dir, os.path.join(args.out, "spade"), progress=False)
+    times["spade_train_s"] = time.time() - t
+    t = time.time()
+    vid = run(vid_cfg, train_dir, os.path.join(args.out, "vid2vid"), progress=False)
+    times["vid2vid_train_s"] = time.time() - t
+
+    real = [s["images"] for s in held]
+    flows = [s["flow"] for s in held]
+    results = {"settings": vars(args), "data_s": t_data, **times,
+               "train_frames": sum(len(s["images"]) for s in train), "held_out_frames": sum(len(r) for r in real)}
+    candidates = {
+        "class_mean_baseline": class_mean_baseline(train, held),
+        "spade": render_spade(spade["model_file"], spade_cfg, held),
+        "vid2vid": render_vid2vid(vid["model_file"], vid_cfg, held),
+    }
+    for name, outs in candidates.items():
+        results[name] = {
+            "psnr_db": float(np.mean([psnr(o, r) for seq_o, seq_r in zip(outs, real) for o, r in zip(seq_o, seq_r)])),
+            "warp_error": float(np.mean([warp_error(o, f) for o, f in zip(outs, flows)])),
+        }
+    results["real_frames_warp_error"] = float(np.mean([warp_error(r, f) for r, f in zip(real, flows)]))
+    b, s, v = (results[k]["psnr_db"] for k in ("class_mean_baseline", "spade", "vid2vid"))
+    results["checks"] = {
+        "spade_beats_baseline_db": s - b,
+        "vid2vid_beats_baseline_db": v - b,
+        "vid2vid_minus_spade_db": v - s,
+        "warp_error_ratio_vid2vid_over_spade": results["vid2vid"]["warp_error"] / max(results["spade"]["warp_error"], 1e-9),
+        "pass": bool(s > b and v > b and abs(v - s) <= 1.0
+                     and results["vid2vid"]["warp_error"] < results["spade"]["warp_error"]),
+    }
+    results["total_s"] = time.time() - t0
+    if args.export:
+        os.makedirs(args.export, exist_ok=True)
+        shutil.copy(spade["model_file"], os.path.join(args.export, "spade_street_64.safetensors"))
+        shutil.copy(vid["model_file"], os.path.join(args.export, "vid2vid_street_64.safetensors"))
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    print(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
