@@ -75,6 +75,8 @@ def _add_run_options(p) -> None:
                       help="latest-frame-wins (drop stale frames); the default for cameras and streams")
     mode.add_argument("--offline", dest="mode", action="store_const", const="offline",
                       help="lossless and in order; the default for files")
+    p.add_argument("--input-timeout", type=float, default=15.0, metavar="SECONDS",
+                   help="an input that sends no frame for this long is an error, not a hang (default: 15)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(mode="auto")
 
@@ -107,6 +109,9 @@ def cmd_extract(args) -> int:
 
 
 def _run(pipeline, args) -> int:
+    if args.input_timeout <= 0:
+        raise VidsynthError(f"expected --input-timeout above 0 seconds, found {args.input_timeout:g}")
+    pipeline.watchdog_s = args.input_timeout
     report = pipeline.run()
     if args.metrics:
         print(report.summary(), file=sys.stderr)

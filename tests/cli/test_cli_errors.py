@@ -163,3 +163,37 @@ def test_help_and_version(capsys):
     assert info.value.code == 0
     assert "vidsynth" in capsys.readouterr().out
     assert main([]) == 2
+
+
+def test_a_stalled_stream_is_an_error_not_a_hang(tmp_path, capsys):
+    """A server that accepts the connection and then sends nothing."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+    held, stop = [], threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        code, lines, elapsed = _run_main(capsys, ["extract", "--input", f"http://127.0.0.1:{port}/live.ts", "--what",
+                                                  "flow", "--output", str(tmp_path / "o.mp4"), "--input-timeout", "3"])
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        server.close()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("vidsynth: error: "), lines
+    assert elapsed < HANG
