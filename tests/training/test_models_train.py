@@ -1,0 +1,73 @@
+"""Every shipped tiny config trains the real networks for two iterations and exports a loadable model file."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from vidsynth.networks.model_file import load_model
+from vidsynth.training import checkpoint as ckpt
+from vidsynth.training import run
+from vidsynth.training.config import load_config, shipped_configs
+from vidsynth.training.synthetic_data import write_puppet_dataset, write_street_dataset
+
+FACE = "/work/imaginaire/dataset/unit_test/raw/fs_vid2vid/face"
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    street = write_street_dataset(str(root / "street"), starts=[0.0, 30.0], frames=3, size=SIZE)
+    puppet = write_puppet_dataset(str(root / "puppet"), sequences=2, frames=3, size=SIZE)
+    unpaired = root / "unpaired"
+    few_shot = root / "few_shot"
+    for i, seq in enumerate(["seq000", "seq001"]):
+        for name in sorted(os.listdir(os.path.join(street, "images", seq))):
+            for dst, src in ((unpaired / "images_a", street), (unpaired / "images_b", puppet)):
+                os.makedirs(dst, exist_ok=True)
+                shutil.copy(os.path.join(src, "images", seq, name), dst / f"{seq}_{name}")
+            for cls, src in ((f"street{i}", street), (f"puppet{i}", puppet)):
+                os.makedirs(few_shot / "images_content" / cls, exist_ok=True)
+                shutil.copy(os.path.join(src, "images", seq, name), few_shot / "images_content" / cls / name)
+    return {"street": street, "puppet": puppet, "unpaired": str(unpaired), "few_shot": str(few_shot), "face": FACE}
+
+
+DATA_FOR = {
+    "spade_tiny": "street", "pix2pixhd_tiny": "street", "vid2vid_street_tiny": "street", "wc_vid2vid_tiny": "street",
+    "vid2vid_pose_tiny": "puppet", "fs_vid2vid_pose_tiny": "puppet", "fs_vid2vid_face_tiny": "face",
+    "unit_tiny": "unpaired", "munit_tiny": "unpaired", "funit_tiny": "few_shot", "coco_funit_tiny": "few_shot",
+}
+
+
+def test_every_model_has_a_tiny_config():
+    names = shipped_configs()
+    for model in ("spade", "pix2pixhd", "unit", "munit", "funit", "coco_funit", "vid2vid", "fs_vid2vid", "wc_vid2vid"):
+        assert any(n.startswith(model) and n.endswith("_tiny") for n in names), model
+    assert set(DATA_FOR) == {n for n in names if n.endswith("_tiny")}
+
+
+@pytest.mark.parametrize("name", sorted(DATA_FOR))
+def test_tiny_config_trains_and_exports(name, datasets, tmp_path):
+    data = datasets[DATA_FOR[name]]
+    if not os.path.isdir(data):
+        pytest.skip(f"{data} is not on this machine")
+    cfg = load_config(name)
+    cfg.data.crop_size = [SIZE, SIZE] if DATA_FOR[name] != "face" else [64, 64]
+    if "output_size" in cfg.generator and cfg.model.endswith("vid2vid"):
+        cfg.generator["output_size"] = list(cfg.data.crop_size)
+    cfg.data.batch_size = 1 if DATA_FOR[name] in ("face",) else 2
+    cfg.data.sequence_length = min(cfg.data.sequence_length, 3)
+    cfg.trainer.checkpoint_every = 1
+    cfg.trainer.keep_checkpoints = 0
+    out = str(tmp_path / "run")
+    result = run(cfg, data, out, progress=False, max_iter=2)
+    assert result["iteration"] == 2
+    assert all(np.isfinite(v) for v in result["losses"].values()), result["losses"]
+    first = torch.load(os.path.join(out, "checkpoints", "iter_00000001.pt"), weights_only=True)["generator"]
+    last = ckpt.load_checkpoint(out)["generator"]
+    assert any(not torch.equal(first[k], last[k]) for k in first)  # the second step moved the weights
+    net = load_model(result["model_file"])
+    assert net.model_name == cfg.model
