@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -37,38 +38,54 @@ def make_input(path: str, frames: int, size: int) -> None:
     Pipeline(PhotoPanClip(n_frames=frames, size=size), [], Mp4Sink(path), progress=False).run()
 
 
-def time_stages_alone(path: str, out_path: str, budget) -> dict:
-    """Seconds each stage needs alone for all frames (opening excluded, like the pipeline's warm stages)."""
-    seconds = {}
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class _Clock:
+    """Wall and process CPU seconds of a block, added to two dicts under one name."""
+
+    def __init__(self, name, seconds, cpu):
+        self.name, self.seconds, self.cpu = name, seconds, cpu
+
+    def __enter__(self):
+        self.t0, self.c0 = time.perf_counter(), _cpu()
+
+    def __exit__(self, *exc):
+        self.seconds[self.name] = time.perf_counter() - self.t0
+        self.cpu[self.name] = _cpu() - self.c0
+
+
+def time_stages_alone(path: str, out_path: str, budget) -> tuple[dict, dict]:
+    """Wall and CPU seconds each stage needs alone for all frames (opening excluded, like the pipeline's
+    warm stages)."""
+    seconds, cpu = {}, {}
     source = VideoFileSource(path)
     info = source.open()
     apply_threads(budget, source=source)
-    t0 = time.perf_counter()
-    frames = list(source)
-    seconds["decode"] = time.perf_counter() - t0
+    with _Clock("decode", seconds, cpu):
+        frames = list(source)
     source.close()
 
     pose = PoseExtractor()
     pose.open()
-    t0 = time.perf_counter()
-    posed = [pose(f) for f in frames]
-    seconds["pose"] = time.perf_counter() - t0
+    with _Clock("pose", seconds, cpu):
+        posed = [pose(f) for f in frames]
     pose.close()
 
     draw = DrawPose()
-    t0 = time.perf_counter()
-    drawn = [draw(f) for f in posed]
-    seconds["draw"] = time.perf_counter() - t0
+    with _Clock("draw", seconds, cpu):
+        drawn = [draw(f) for f in posed]
 
     sink = Mp4Sink(out_path)
     apply_threads(budget, sink=sink)
-    t0 = time.perf_counter()
-    sink.open(info)
-    for f in drawn:
-        sink.write(f)
-    sink.close()
-    seconds["encode"] = time.perf_counter() - t0
-    return seconds
+    with _Clock("encode", seconds, cpu):
+        sink.open(info)
+        for f in drawn:
+            sink.write(f)
+        sink.close()
+    return seconds, cpu
 
 
 def time_pipeline(path: str, out_path: str, budget):
@@ -93,9 +110,9 @@ def main(argv=None) -> int:
         make_input(src, args.frames, args.size)
         best_alone, best_pipe = None, None
         for _ in range(args.repeat):
-            alone = time_stages_alone(src, os.path.join(tmp, "alone.mp4"), budget)
+            alone, alone_cpu = time_stages_alone(src, os.path.join(tmp, "alone.mp4"), budget)
             if best_alone is None or sum(alone.values()) < sum(best_alone.values()):
-                best_alone = alone
+                best_alone, best_cpu = alone, alone_cpu
             report = time_pipeline(src, os.path.join(tmp, "pipeline.mp4"), budget)
             if best_pipe is None or report.wall_s < best_pipe.wall_s:
                 best_pipe = report
@@ -108,6 +125,7 @@ def main(argv=None) -> int:
         "frames": n,
         "size": f"{args.size}x{args.size}",
         "fps_alone": {k: round(v, 2) for k, v in fps_alone.items()},
+        "cpu_ms_per_frame_alone": {k: round(1e3 * v / n, 1) for k, v in best_cpu.items()},
         "slowest_stage": slowest,
         "serial_fps": round(serial_fps, 2),
         "pipeline_fps": round(pipe_fps, 2),
@@ -121,7 +139,7 @@ def main(argv=None) -> int:
     else:
         print(f"decode → pose → draw → encode, {n} frames of {result['size']}; threads: {budget.summary}")
         for k, v in result["fps_alone"].items():
-            print(f"  {k:<7} alone {v:8.2f} fps")
+            print(f"  {k:<7} alone {v:8.2f} fps  ({result['cpu_ms_per_frame_alone'][k]:.1f} ms CPU per frame)")
         print(f"  serial (sum of stages) {serial_fps:8.2f} fps")
         print(f"  pipeline               {pipe_fps:8.2f} fps")
         print(f"  pipeline / slowest stage alone ({slowest}): {result['ratio_vs_slowest']:.2f} (goal ≥ 0.8)")
