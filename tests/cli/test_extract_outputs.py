@@ -45,3 +45,15 @@ def test_sequence_names():
     assert sequence_name("camera:0") == "camera0"
     assert sequence_name("rtsp://cam.local:554/live") == "cam.local_554"
     assert sequence_name("synthetic:clip?n_frames=3") == "syntheticclip"
+
+
+def test_frames_without_a_person_give_empty_pose_maps(tmp_path):
+    from vidsynth.streams.video_file import VideoFileSource
+
+    out = tmp_path / "nobody.mp4"
+    assert main(["extract", "--input", "synthetic:clip?n_frames=4&width=96&height=64", "--what", "pose",
+                 "--output", str(out), "--no-progress"]) == 0
+    source = VideoFileSource(out)
+    source.open()
+    frames = list(source)
+    assert len(frames) == 4 and all(int(f.image.max()) < 20 for f in frames)  # black: nobody to draw
