@@ -22,6 +22,7 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--init", default=None, metavar="FILE", help="start the generator from a model file (fine-tune)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--max-iter", type=int, default=None, help="override trainer.max_iter")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process (default: torch's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
     return p
@@ -30,6 +31,10 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
 def cmd_train(args) -> int:
     from .launch import run
 
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     result = run(args.config, args.data, args.out, resume=args.resume, init=args.init, device=args.device,
                  progress=not args.no_progress, max_iter=args.max_iter)
     if result.get("model_file"):

@@ -5,7 +5,12 @@ ids) and ``flow/`` (exact backward flow + validity, (H, W, 3) .npy). ``write_pup
 the puppet: ``images/`` and ``poses-openpose/`` (OpenPose JSON). Both read back with the training
 datasets, so the built-in demo models and the benchmarks train on real, learnable data.
 
->>> # write_street_dataset("data/street", sequences=[0, 100, 200], frames=12, size=64)
+>>> # write_street_dataset("data/street", starts=[0, 100, 200], frames=12, size=64)
+
+From the shell::
+
+    python -m vidsynth.training.synthetic_data street data/street --sequences 10 --frames 8 --size 64
+    python -m vidsynth.training.synthetic_data puppet data/puppet --sequences 8 --frames 16 --size 64
 """
 
 from __future__ import annotations
@@ -80,3 +85,28 @@ def write_puppet_dataset(out: str, sequences: int, frames: int, size: int = 64, 
             with open(p, "w") as fh:
                 json.dump(openpose_json(f["pose"]), fh)
     return out
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="write a training folder from a synthetic world")
+    ap.add_argument("world", choices=["street", "puppet"])
+    ap.add_argument("out")
+    ap.add_argument("--sequences", type=int, default=10)
+    ap.add_argument("--frames", type=int, default=8)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--spacing", type=float, default=16.0, help="street: metres between sequence starts")
+    args = ap.parse_args(argv)
+    if args.world == "street":
+        write_street_dataset(args.out, [k * args.spacing for k in range(args.sequences)], args.frames, args.size,
+                             seed=args.seed)
+    else:
+        write_puppet_dataset(args.out, args.sequences, args.frames, args.size, seed=args.seed)
+    print(f"wrote {args.sequences} {args.world} sequences of {args.frames} frames to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
