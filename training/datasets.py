@@ -298,17 +298,16 @@ class LabelEncoder:
         return self.layout.encode(ids_t, instance_map=inst_t)[0]
 
     def pose(self, keypoints: dict[str, np.ndarray], size: tuple[int, int]) -> torch.Tensor:
-        from vidsynth.engine.draw import draw_openpose
+        from vidsynth.engine.conditioning import pose_label
         from vidsynth.engine.extract.keypoints import PoseKeypoints
 
         pose = PoseKeypoints(**{k: np.asarray(v, np.float32) for k, v in keypoints.items()})
-        drawn = draw_openpose(pose, size, channels=27)
-        return torch.from_numpy(drawn).permute(2, 0, 1).float().div(255.0)
+        return pose_label(pose, size, channels=27)
 
     def face(self, points: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-        from vidsynth.engine.draw import draw_face_edges
+        from vidsynth.engine.conditioning import face_label
 
-        return torch.from_numpy(draw_face_edges(points, size)).float().div(255.0)[None]
+        return face_label(points, size)
 
 
 # --- the datasets ---------------------------------------------------------------------------------------
@@ -538,6 +537,12 @@ DATASETS = {
 
 
 def build_dataset(root: str, cfg: DataConfig, seed: int = 0, train: bool = True) -> Dataset:
+    """The dataset ``cfg.type`` names, read from ``root`` (or ``root/train`` when the data types live there,
+    as in imaginaire's train/val split)."""
+    split = os.path.join(root, "train" if train else "val")
+    if os.path.isdir(split) and not any(os.path.isdir(os.path.join(root, d)) for d in
+                                        ("images", "images_a", "images_content")):
+        root = split
     if cfg.type not in DATASETS:
         raise VidsynthError(f"data.type must be one of {', '.join(DATASETS)}; found {cfg.type!r}")
     if cfg.label_type not in LABEL_FOLDERS + ("none",):
