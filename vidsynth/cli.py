@@ -1,13 +1,14 @@
 """The ``vidsynth`` command: a thin layer over the presets in :mod:`vidsynth.engine.presets`.
 
 Each subcommand is one ``add_<name>(subparsers)`` function that declares its options and points
-``func`` at one ``cmd_<name>(args) -> int`` function; adding a subcommand (``render``, ``convert``,
-``train``, ``world``) is adding those two functions and one line in :data:`SUBCOMMANDS`.
+``func`` at one ``cmd_<name>(args) -> int`` function; adding a subcommand (``train``, ``world``, ...) is
+adding those two functions and one line in :data:`SUBCOMMANDS`.
 
 Errors a user can fix (:class:`~vidsynth.errors.VidsynthError`) are printed as one line
 ``vidsynth: error: ...`` with exit code 2 and no traceback; Ctrl-C stops cleanly with exit code 130.
 
->>> main(["--version"])  # doctest: +SKIP
+>>> main(["info"])  # doctest: +SKIP
+0
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ def _run(pipeline, args) -> int:
     if args.input_timeout <= 0:
         raise VidsynthError(f"expected --input-timeout above 0 seconds, found {args.input_timeout:g}")
     pipeline.watchdog_s = args.input_timeout
+    pipeline.progress = pipeline.progress and sys.stderr.isatty()  # no bar in logs and pipes
     report = pipeline.run()
     if args.metrics:
         print(report.summary(), file=sys.stderr)
@@ -139,7 +141,8 @@ def add_demo(sub) -> None:
 def cmd_demo(args) -> int:
     from vidsynth.engine.presets import demo
 
-    report = demo(args.output, frames=args.frames, size=args.size, metrics=args.metrics, progress=args.progress).run()
+    progress = args.progress and sys.stderr.isatty()
+    report = demo(args.output, frames=args.frames, size=args.size, metrics=args.metrics, progress=progress).run()
     print(f"wrote {args.output}: {report.frames_out} frames (input | pose | optical flow) at {report.fps:.1f} fps",
           file=sys.stderr)
     return 0
@@ -491,6 +494,8 @@ def _main(argv: list[str], debug: bool) -> int:
             traceback.print_exception(exc, file=sys.stderr)
         print(f"vidsynth: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except SystemExit as exc:  # --help and --version end here; main() always returns the exit code
+        return exc.code if isinstance(exc.code, int) else 0
     except KeyboardInterrupt:
         print("vidsynth: interrupted; the output written so far was closed", file=sys.stderr)
         return EXIT_INTERRUPTED
