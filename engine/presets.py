@@ -231,6 +231,16 @@ def extraction_stages(what: str, palette: str | None = None, remap: dict | None 
     return [decoder, DrawLabels(palette=palette or "cityscapes")]
 
 
+def looks_live(spec) -> bool:
+    """Cameras and network streams are live; files, folders and synthetic worlds are not.
+
+    >>> looks_live("camera:0"), looks_live("dance.mp4")
+    (True, False)
+    """
+    text = str(spec)
+    return text == "camera" or text.startswith("camera:") or "://" in text
+
+
 def _open_source(spec, size, fps):
     """Open the input; a camera captures at ``size``/``fps`` itself, other inputs are resized by a stage."""
     from vidsynth.streams import open_source
@@ -272,12 +282,14 @@ def extract(
     mode: str = "auto",
     progress: bool = True,
     stop_event=None,
+    smooth: bool | None = None,
 ) -> Pipeline:
     """Extract conditioning from a video, camera or stream and write it as video, sidecars or a dataset.
 
     ``what`` picks the conditioning (pose, face, mask, flow, labels); ``output`` is a file or URL;
     ``preview`` shows it live (``"window"`` or ``"http"``); ``sidecars`` writes keypoint JSON per frame;
     ``dataset_out`` writes imaginaire's raw training layout. At least one of them is needed.
+    ``smooth`` filters pose and face landmarks over time (One Euro); by default only live input is smoothed.
 
     >>> # extract("dance.mp4", what="pose", output="pose.mp4").run()
     """
@@ -303,6 +315,11 @@ def extract(
         raise VidsynthError(f"expected --fps between 0 and 1000, found {fps}")
 
     stages = _extract_stages(input, what, palette, remap, label_mode, sidecars, dataset_out, bool(output or preview))
+    live = mode == "live" or (mode == "auto" and looks_live(input))
+    if what in ("pose", "face") and (smooth if smooth is not None else live):
+        from .extract.smoothing import LandmarkSmoother
+
+        stages.insert(1, LandmarkSmoother(keys=(what,)))  # right after the extractor: jitter-free maps and sidecars
     source, resize = _open_source(input, size, fps)
     if resize:
         stages.insert(0, Resize(*size))

@@ -62,8 +62,13 @@ def add_extract(sub) -> None:
     p.add_argument("--dataset-out", metavar="DIR", help="write a training folder in imaginaire's raw layout")
     p.add_argument("--size", metavar="WxH", help="frame size (camera capture size; files are resized)")
     p.add_argument("--fps", type=float, help="capture frame rate of a camera")
+    smooth = p.add_mutually_exclusive_group()
+    smooth.add_argument("--smooth", dest="smooth", action="store_const", const=True,
+                        help="smooth pose/face landmarks over time (One Euro filter); the default for live input")
+    smooth.add_argument("--no-smooth", dest="smooth", action="store_const", const=False,
+                        help="never smooth landmarks")
     _add_run_options(p)
-    p.set_defaults(func=cmd_extract)
+    p.set_defaults(func=cmd_extract, smooth=None)
 
 
 def _add_run_options(p) -> None:
@@ -105,6 +110,7 @@ def cmd_extract(args) -> int:
         resume=args.resume,
         mode=args.mode,
         progress=args.progress,
+        smooth=args.smooth,
     )
     return _run(pipeline, args)
 

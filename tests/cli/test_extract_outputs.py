@@ -57,3 +57,18 @@ def test_frames_without_a_person_give_empty_pose_maps(tmp_path):
     source.open()
     frames = list(source)
     assert len(frames) == 4 and all(int(f.image.max()) < 20 for f in frames)  # black: nobody to draw
+
+
+def test_landmarks_are_smoothed_for_live_input_only_by_default():
+    from vidsynth.engine.presets import extract
+
+    spec = "synthetic:clip?n_frames=2&width=64&height=48"
+
+    def names(**kw):
+        return [s.name for s in extract(spec, output="null", progress=False, **kw).stages]
+
+    assert names(what="pose") == ["PoseExtractor", "DrawPose"]
+    assert names(what="pose", mode="live") == ["PoseExtractor", "LandmarkSmoother", "DrawPose"]
+    assert names(what="face", smooth=True) == ["FaceExtractor", "LandmarkSmoother", "DrawFace"]
+    assert names(what="pose", mode="live", smooth=False) == ["PoseExtractor", "DrawPose"]
+    assert names(what="flow", smooth=True) == ["FlowExtractor", "DrawFlow"]
