@@ -72,3 +72,19 @@ def test_landmarks_are_smoothed_for_live_input_only_by_default():
     assert names(what="face", smooth=True) == ["FaceExtractor", "LandmarkSmoother", "DrawFace"]
     assert names(what="pose", mode="live", smooth=False) == ["PoseExtractor", "DrawPose"]
     assert names(what="flow", smooth=True) == ["FlowExtractor", "DrawFlow"]
+
+
+def test_the_python_api_is_as_short_as_the_command(person_clip, tmp_path):
+    from vidsynth.engine.draw import DrawPose
+    from vidsynth.engine.extract import PoseExtractor
+    from vidsynth.streams import open_sink, open_source
+    from vidsynth.streams.video_file import VideoFileSource
+
+    out = tmp_path / "pose.mp4"
+    report = Pipeline(open_source(str(person_clip)), [PoseExtractor(), DrawPose()], open_sink(str(out)),
+                      progress=False).run()
+    assert report.frames_out == 6 and "PoseExtractor" in report.summary()
+    source = VideoFileSource(out)
+    source.open()
+    last = list(source)[-1].image
+    assert (last.max(axis=2) > 60).mean() > 0.002  # a skeleton on black
