@@ -122,7 +122,21 @@ def projection_discriminator(net, images, labels):
 # --- videos --------------------------------------------------------------------------------------------------
 
 
-def video_discriminator(net, which: str, *inputs):
-    """``net`` is a ModuleDict {'image': D on label+frame, 'temporal': D on consecutive frames}."""
-    x = torch.cat(inputs, dim=1) if len(inputs) > 1 else inputs[0]
-    return scales_from_pair(net[which](x))
+def video_discriminator(net, image_input=None, temporal_input=None):
+    """``net`` is a ModuleDict {'image': D on (label, frame) pairs, 'temporal': D on consecutive frames}.
+
+    Both inputs go through one call (DDP allows one forward per backward); returns (image outputs,
+    temporal outputs), None for an input not given."""
+    image = scales_from_pair(net["image"](image_input)) if image_input is not None else None
+    temporal = scales_from_pair(net["temporal"](temporal_input)) if temporal_input is not None else None
+    return image, temporal
+
+
+def split_batch(outputs, parts: int):
+    """Per-scale outputs of a stacked batch → ``parts`` per-scale outputs of equal batch slices."""
+    result = [[] for _ in range(parts)]
+    for scale in outputs:
+        pieces = [t.chunk(parts, dim=0) for t in scale]
+        for k in range(parts):
+            result[k].append([p[k] for p in pieces])
+    return result

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from ..losses import (discriminator_loss, feature_matching_loss, flow_l1_loss, generator_loss, masked_l1,
                       occlusion_mask_loss, temporal_loss, warp)
 from .base import Trainer
-from .calls import video_discriminator
+from .calls import split_batch, video_discriminator
 
 
 def push_frame(history, frame, keep: int):
@@ -44,6 +44,13 @@ class VideoTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.num_frames = self.frames_at(0)
 
+    def generator_call(self):
+        # the whole sequence is one forward: DDP allows one forward per backward when it looks for unused
+        # parameters (the flow head idles on the first frames)
+        def sequence(net, batch, num_frames):
+            return self._generate(net, batch, num_frames)
+        return sequence
+
     def discriminator_call(self):
         return video_discriminator
 
@@ -66,17 +73,21 @@ class VideoTrainer(Trainer):
     def frame_inputs(self, batch, t, prev_labels, prev_images) -> tuple[tuple, dict]:
         return (batch["label"][:, t], prev_labels, prev_images), {}
 
-    def generate_sequence(self, G, batch) -> list[dict]:
+    def _generate(self, net, batch, num_frames: int) -> list[dict]:
         outs, prev_l, prev_i = [], None, None
-        for t in range(min(self.num_frames, batch["label"].shape[1])):
+        for t in range(min(num_frames, batch["label"].shape[1])):
             args, kwargs = self.frame_inputs(batch, t, prev_l, prev_i)
-            out = G(*args, **kwargs)
+            out = net(*args, **kwargs)
             if isinstance(out, torch.Tensor):
                 out = {"image": out}
             outs.append(out)
             prev_l = push_frame(prev_l, batch["label"][:, t], self.keep)
             prev_i = push_frame(prev_i, out["image"].detach(), self.keep)
         return outs
+
+    def generate_sequence(self, G, batch) -> list[dict]:
+        """Frames 0..num_frames-1 generated as inference does (through ``G``, a :class:`Forward`)."""
+        return G(batch, self.num_frames)
 
     def _temporal_on(self) -> bool:
         return self.weights.get("temporal_gan", 0) > 0 and "temporal" in getattr(self.D_raw, "keys", lambda: [])()
@@ -87,20 +98,27 @@ class VideoTrainer(Trainer):
 
     # --- losses ---------------------------------------------------------------------------------------------
 
+    def _d_inputs(self, batch, frames: list[torch.Tensor]) -> torch.Tensor:
+        """(label_t, frame_t) pairs of every frame, stacked along the batch: one discriminator call."""
+        return torch.cat([torch.cat([batch["label"][:, t], f], dim=1) for t, f in enumerate(frames)], dim=0)
+
     def discriminator_losses(self, batch):
         with torch.no_grad():
             outs = self.generate_sequence(self.G_plain, batch)
         mode = self.cfg.trainer.gan_mode
-        loss = 0.0
-        for t, out in enumerate(outs):
-            label = batch["label"][:, t]
-            loss = loss + discriminator_loss(self.D("image", label, batch["images"][:, t]),
-                                             self.D("image", label, out["image"].detach()), mode)
-        terms = {"gan": loss / len(outs)}
-        if self._temporal_on() and len(outs) >= self.cfg.trainer.video.temporal_frames:
-            real = self._seq([batch["images"][:, t] for t in range(len(outs))])
-            fake = self._seq([o["image"].detach() for o in outs])
-            terms["temporal_gan"] = discriminator_loss(self.D("temporal", real), self.D("temporal", fake), mode)
+        n = len(outs)
+        real = [batch["images"][:, t] for t in range(n)]
+        fake = [o["image"].detach() for o in outs]
+        temporal = None
+        if self._temporal_on() and n >= self.cfg.trainer.video.temporal_frames:
+            temporal = torch.cat([self._seq(real), self._seq(fake)], dim=0)
+        # one forward through the (DDP-wrapped) discriminator: real and fake stacked, split after
+        image_out, temporal_out = self.D(torch.cat([self._d_inputs(batch, real), self._d_inputs(batch, fake)]), temporal)
+        real_out, fake_out = split_batch(image_out, 2)
+        terms = {"gan": discriminator_loss(real_out, fake_out, mode)}
+        if temporal_out is not None:
+            t_real, t_fake = split_batch(temporal_out, 2)
+            terms["temporal_gan"] = discriminator_loss(t_real, t_fake, mode)
         return terms
 
     def flow_terms(self, batch, t, out) -> dict[str, torch.Tensor]:
@@ -129,14 +147,17 @@ class VideoTrainer(Trainer):
         def add(name, value):
             sums[name] = sums[name] + value if name in sums else value
 
+        n = len(outs)
+        fakes = [o["image"] for o in outs]
+        reals = [batch["images"][:, t] for t in range(n)]
+        fake_out, _ = self.D_plain(self._d_inputs(batch, fakes))
+        sums["gan"] = generator_loss(fake_out, mode) * n
+        if self.weights.get("feature_matching", 0) > 0:
+            with torch.no_grad():
+                real_out, _ = self.D_plain(self._d_inputs(batch, reals))
+            sums["feature_matching"] = feature_matching_loss(fake_out, real_out) * n
         for t, out in enumerate(outs):
-            fake, real, label = out["image"], batch["images"][:, t], batch["label"][:, t]
-            fake_out = self.D_plain("image", label, fake)
-            add("gan", generator_loss(fake_out, mode))
-            if self.weights.get("feature_matching", 0) > 0:
-                with torch.no_grad():
-                    real_out = self.D_plain("image", label, real)
-                add("feature_matching", feature_matching_loss(fake_out, real_out))
+            fake, real = out["image"], reals[t]
             if self.perceptual is not None:
                 add("perceptual", self.perceptual(fake, real))
             if self.weights.get("l1", 0) > 0:
@@ -148,14 +169,14 @@ class VideoTrainer(Trainer):
                 gt = batch["flow"][:, t]
                 valid = gt[:, 2:3] if gt.shape[1] > 2 else None
                 add("temporal", temporal_loss(outs[t - 1]["image"], fake, gt[:, :2], valid))
-        terms = {k: v / len(outs) for k, v in sums.items()}
-        if self._temporal_on() and len(outs) >= self.cfg.trainer.video.temporal_frames:
-            fake_out = self.D_plain("temporal", self._seq([o["image"] for o in outs]))
-            terms["temporal_gan"] = generator_loss(fake_out, mode)
+        terms = {k: v / n for k, v in sums.items()}
+        if self._temporal_on() and n >= self.cfg.trainer.video.temporal_frames:
+            _, fake_t = self.D_plain(None, self._seq(fakes))
+            terms["temporal_gan"] = generator_loss(fake_t, mode)
             if self.weights.get("feature_matching", 0) > 0:
                 with torch.no_grad():
-                    real_out = self.D_plain("temporal", self._seq([batch["images"][:, t] for t in range(len(outs))]))
-                terms["temporal_gan/feature_matching"] = feature_matching_loss(fake_out, real_out)
+                    _, real_t = self.D_plain(None, self._seq(reals))
+                terms["temporal_gan/feature_matching"] = feature_matching_loss(fake_t, real_t)
         return terms
 
     def sample_images(self, batch):
