@@ -303,6 +303,11 @@ def extract(
         )
     if resume and not output:
         raise VidsynthError("--resume continues an --output file; pass --output")
+    if resume and os.path.splitext(str(output))[1].lower() not in (".mp4", ".mov", ".m4v"):
+        raise VidsynthError(
+            f"--resume continues an .mp4 output (written in closed segments); found {output!r}; "
+            "write to an .mp4 or run without --resume"
+        )
     size = parse_size(size) if isinstance(size, str) or size is None else tuple(size)
     remap = parse_remap(remap) if isinstance(remap, str) or remap is None else remap
     if palette is not None and what != "labels":
