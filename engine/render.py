@@ -62,8 +62,8 @@ class GeometryInputs(Stage):
     """Attaches ``depth`` and ``camera`` to each frame for world-consistent rendering.
 
     Depth comes from a :class:`~vidsynth.geometry.depth_io.DepthReader` by frame index. Cameras come from
-    a cameras JSON file or, without one, from depth-only odometry (Open3D point-to-plane ICP between
-    consecutive depth maps) with intrinsics from a horizontal field of view.
+    a cameras JSON file or, without one, from odometry (Open3D point-to-plane ICP against a local map of
+    the previous frames, RGB-D odometry as the first guess) with intrinsics from a horizontal field of view.
     """
 
     def __init__(self, depth: str, depth_scale: float | None = None, cameras: str | None = None,
@@ -77,10 +77,11 @@ class GeometryInputs(Stage):
 
             self.track = read_cameras(cameras, expected_count=len(self.depth))
         self.hfov = hfov
-        self._previous = None  # (depth, pose) of the last frame, for odometry
+        self._odometry = None  # poses from depth (and RGB) when no cameras file is given
 
     def reset(self) -> None:
-        self._previous = None
+        if self._odometry is not None:
+            self._odometry.reset()
 
     def process(self, frame):
         from vidsynth.geometry.camera import Camera, Intrinsics
@@ -92,16 +93,12 @@ class GeometryInputs(Stage):
         if self.track is not None:
             camera = self.track.camera(frame.index)
         else:
-            from vidsynth.geometry.odometry import estimate_poses
+            if self._odometry is None:
+                from vidsynth.geometry.odometry import Odometry
 
-            K = Intrinsics.from_fov(depth.shape[1], depth.shape[0], self.hfov)
-            if self._previous is None:
-                pose = np.eye(4)
-            else:
-                prev_depth, prev_pose = self._previous
-                pose = estimate_poses([prev_depth, depth], K, first_pose=prev_pose)[-1]
-            self._previous = (depth, pose)
-            camera = Camera(K, pose)
+                self._odometry = Odometry(Intrinsics.from_fov(depth.shape[1], depth.shape[0], self.hfov))
+            rgb = frame.image if frame.image is not None and frame.image.shape[:2] == depth.shape else None
+            camera = Camera(self._odometry.K, self._odometry.update(depth, rgb))
         frame.conditions["depth"] = depth
         frame.conditions["camera"] = camera
         return frame

@@ -110,6 +110,60 @@ class _LocalMap:
         return _pyramid(self.o3d, self.cloud, self.cfg)
 
 
+class Odometry:
+    """Streaming odometry: feed depth maps (and RGB) one at a time, get each camera-to-world pose.
+
+    Each frame is registered by point-to-plane ICP against a local map of the previous frames (frame
+    to frame ICP cannot see forward motion along a street corridor); with RGB, RGB-D odometry gives
+    the starting guess. :func:`estimate_poses` is this over a whole sequence.
+
+    >>> # odo = Odometry(K); poses = [odo.update(d) for d in depths]
+    """
+
+    def __init__(self, intrinsics: Intrinsics, config: OdometryConfig | None = None, first_pose=None):
+        self.o3d = require("open3d", "estimating camera poses from depth")
+        self.K, self.cfg = intrinsics, config or OdometryConfig()
+        self.first_pose = np.eye(4) if first_pose is None else validate_pose(first_pose, "first pose")
+        K = intrinsics
+        self.pinhole = self.o3d.camera.PinholeCameraIntrinsic(K.width, K.height, K.fx, K.fy, K.cx, K.cy)
+        self.reset()
+
+    def reset(self) -> None:
+        """Start over (a new stream): the next frame gets ``first_pose``."""
+        self.local = _LocalMap(self.o3d, self.cfg)
+        self.pose, self.velocity, self.prev_rgbd = None, np.eye(4), None
+        self.count, self.fitness, self.weak = 0, [], []
+
+    def update(self, depth, rgb=None) -> np.ndarray:
+        """The pose of the camera that saw ``depth`` (H×W metres, 0 = none), given all earlier frames."""
+        o3d, cfg, K, i = self.o3d, self.cfg, self.K, self.count
+        depth = check_depth(depth, f"odometry depth {i}", (K.width, K.height))
+        rgbd = _rgbd(o3d, rgb, depth, cfg) if rgb is not None and cfg.use_rgb else None
+        cloud = _cloud(o3d, depth, K, cfg)
+        if self.pose is None:
+            self.pose = self.first_pose
+        else:
+            guess = self.velocity
+            if rgbd is not None and self.prev_rgbd is not None:
+                option = o3d.pipelines.odometry.OdometryOption()
+                option.depth_max = cfg.max_depth
+                ok, trans, _ = o3d.pipelines.odometry.compute_rgbd_odometry(
+                    rgbd, self.prev_rgbd, self.pinhole, self.velocity,
+                    o3d.pipelines.odometry.RGBDOdometryJacobianFromHybridTerm(), option)
+                if ok:
+                    guess = np.asarray(trans)
+            T_world, fit = icp_step(o3d, cloud, self.local.levels(), self.pose @ guess, cfg)
+            if fit < cfg.fitness_floor:
+                self.weak.append(i)
+            self.fitness.append(fit)
+            self.velocity = np.linalg.inv(self.pose) @ T_world
+            self.pose = T_world
+        self.local.add(cloud, self.pose)
+        self.prev_rgbd = rgbd
+        self.count += 1
+        return self.pose
+
+
 def estimate_poses(depths, intrinsics: Intrinsics, rgbs=None, config: OdometryConfig | None = None,
                    first_pose=None, return_details: bool = False):
     """Camera-to-world poses [N,4,4] for a sequence of depth maps (H×W metres, 0 = none).
@@ -118,8 +172,6 @@ def estimate_poses(depths, intrinsics: Intrinsics, rgbs=None, config: OdometryCo
     refines). ``first_pose``: the first camera's pose (identity by default). With
     ``return_details`` returns an :class:`OdometryResult`.
     """
-    o3d = require("open3d", "estimating camera poses from depth")
-    cfg = config or OdometryConfig()
     depths = list(depths)
     if not depths:
         raise VidsynthError("odometry: expected at least one depth map, found none; give the depth input")
@@ -128,40 +180,10 @@ def estimate_poses(depths, intrinsics: Intrinsics, rgbs=None, config: OdometryCo
         if len(rgbs) != len(depths):
             raise VidsynthError(f"odometry: expected one RGB frame per depth map ({len(depths)}), found {len(rgbs)}; "
                                 "give matching sequences")
-    K = intrinsics
-    pose = np.eye(4) if first_pose is None else validate_pose(first_pose, "first pose")
-    poses, fitness, weak = [pose], [], []
-    pinhole = o3d.camera.PinholeCameraIntrinsic(K.width, K.height, K.fx, K.fy, K.cx, K.cy)
-    use_rgb = rgbs is not None and cfg.use_rgb
-    local = _LocalMap(o3d, cfg)
-    prev_depth = check_depth(depths[0], "odometry depth 0", (K.width, K.height))
-    local.add(_cloud(o3d, prev_depth, K, cfg), pose)
-    prev_rgbd = _rgbd(o3d, rgbs[0], prev_depth, cfg) if use_rgb else None
-    velocity = np.eye(4)
-    for i in range(1, len(depths)):
-        depth = check_depth(depths[i], f"odometry depth {i}", (K.width, K.height))
-        guess = velocity
-        if use_rgb:
-            rgbd = _rgbd(o3d, rgbs[i], depth, cfg)
-            option = o3d.pipelines.odometry.OdometryOption()
-            option.depth_max = cfg.max_depth
-            ok, trans, _ = o3d.pipelines.odometry.compute_rgbd_odometry(
-                rgbd, prev_rgbd, pinhole, velocity, o3d.pipelines.odometry.RGBDOdometryJacobianFromHybridTerm(), option)
-            if ok:
-                guess = np.asarray(trans)
-            prev_rgbd = rgbd
-        cloud = _cloud(o3d, depth, K, cfg)
-        T_world, fit = icp_step(o3d, cloud, local.levels(), pose @ guess, cfg)
-        if fit < cfg.fitness_floor:
-            weak.append(i)
-        fitness.append(fit)
-        velocity = np.linalg.inv(pose) @ T_world
-        pose = T_world
-        poses.append(pose)
-        local.add(cloud, pose)
-    out = np.stack(poses)
+    odometry = Odometry(intrinsics, config, first_pose)
+    out = np.stack([odometry.update(d, None if rgbs is None else rgbs[i]) for i, d in enumerate(depths)])
     if return_details:
-        return OdometryResult(out, fitness, weak)
+        return OdometryResult(out, odometry.fitness, odometry.weak)
     return out
 
 

@@ -20,7 +20,10 @@ def as_tensor(x, dtype=torch.float32, device=None) -> torch.Tensor:
     """numpy or tensor → tensor of ``dtype`` on ``device`` (no copy when it already is one)."""
     if isinstance(x, torch.Tensor):
         return x.to(dtype=dtype, device=device if device is not None else x.device)
-    return torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
+    a = np.asarray(x)
+    if not a.flags.writeable:  # e.g. a decoded frame: torch would warn, and must not write into it anyway
+        a = a.copy()
+    return torch.as_tensor(a, dtype=dtype, device=device)
 
 
 def camera_rays(K: Intrinsics, dtype=torch.float32, device=None) -> torch.Tensor:

@@ -109,3 +109,33 @@ def test_world_export_writes_the_rendered_world(tmp_path):
     assert n > 100 and len(cloud.points) == n and cloud.has_colors()
     with pytest.raises(VidsynthError, match="does not exist"):
         export_world(str(tmp_path / "none.pt"), str(tmp_path / "w.ply"))
+
+
+@pytest.mark.parametrize("with_cameras", [True, False])
+def test_wc_vid2vid_from_label_folder_depth_and_cameras(tmp_path, with_cameras):
+    """The user's path: label maps + a 16-bit depth folder + a cameras file (or odometry without one)."""
+    import cv2
+
+    from vidsynth.geometry.camera import write_cameras
+    from vidsynth.geometry.depth_io import write_depth_png_folder
+    from vidsynth.streams.synthetic.street import StreetConfig, StreetSource
+
+    src = StreetSource(StreetConfig(width=64, height=32, frames=4))
+    src.open()
+    frames = list(src)
+    (tmp_path / "labels").mkdir()
+    for f in frames:
+        cv2.imwrite(str(tmp_path / "labels" / f"{f.index:04d}.png"), f.conditions["labels"].astype(np.uint8))
+    write_depth_png_folder(str(tmp_path / "depth"), [f.conditions["depth"] for f in frames], scale=0.001)
+    cameras = None
+    if with_cameras:
+        cameras = str(tmp_path / "cameras.json")
+        write_cameras(cameras, frames[0].conditions["camera"].intrinsics,
+                      [f.conditions["camera"].pose for f in frames])
+    torch.manual_seed(0)
+    save_model(WCVid2VidGenerator(WCVid2VidConfig.tiny(label_channels=35)), tmp_path / "wc.safetensors")
+    pipeline = render(str(tmp_path / "wc.safetensors"), str(tmp_path / "labels"), output=str(tmp_path / "o.mp4"),
+                      depth=str(tmp_path / "depth"), depth_scale=0.001, cameras=cameras, progress=False)
+    pipeline.run()
+    assert pipeline.stages[-1].counters["generated"] == 4
+    assert pipeline.stages[-1].counters["guidance_coverage"] > 0.2  # later frames see earlier ones
