@@ -256,6 +256,7 @@ class Pipeline:
         self._errors: list[PipelineError] = []
         self._error_lock = threading.Lock()
         self._source_waiting_since: float | None = None
+        self._live = live
         names = ["source"] + self.stage_names + ["sink"]
         kinds = ["source"] + ["stage"] * len(self.stages) + ["sink"]
         self._metrics = [StageMetrics(n, k) for n, k in zip(names, kinds)]
@@ -357,10 +358,13 @@ class Pipeline:
     def _read(self, seek_to: int) -> None:
         metrics, out = self._metrics[0], self._channels[0]
         first = True
+        # A file's first frame after a seek may take long to decode to; only live input is watched from
+        # the start (a camera that opens and never sends is a hang to catch).
+        watch = self._live
         try:
             iterator = iter(self.source)
             while not self._hard_stop.is_set():
-                self._source_waiting_since = time.monotonic()
+                self._source_waiting_since = time.monotonic() if watch else None
                 t0 = time.perf_counter()
                 try:
                     frame = next(iterator)
@@ -368,6 +372,7 @@ class Pipeline:
                     break
                 finally:
                     self._source_waiting_since = None
+                watch = True
                 if frame.index < seek_to:
                     continue  # a source that cannot seek: skip to the resume point by reading
                 if first and seek_to > 0:

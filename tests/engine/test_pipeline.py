@@ -294,3 +294,27 @@ def test_seed_makes_randomness_repeatable():
     first = draw(None)
     seed_everything(7)
     assert draw(None) == first
+
+
+def test_watchdog_catches_a_live_source_that_never_sends_but_lets_a_file_seek_slowly():
+    release = threading.Event()
+
+    class SilentCamera(CountingSource):
+        def __iter__(self):
+            release.wait(30)
+            yield from ()
+
+    try:
+        with pytest.raises(PipelineError, match="no frame from the input SilentCamera"):
+            Pipeline(SilentCamera(5, live=True), [], ListSink(), watchdog_s=0.3, progress=False).run()
+    finally:
+        release.set()
+
+    class SlowSeekFile(CountingSource):
+        def __iter__(self):
+            time.sleep(0.6)  # decoding up to a far resume point
+            yield from super().__iter__()
+
+    sink = ListSink()
+    Pipeline(SlowSeekFile(5), [], sink, watchdog_s=0.3, progress=False).run()
+    assert len(sink.frames) == 5
