@@ -148,3 +148,21 @@ def test_wc_vid2vid_guidance_grows_from_its_own_world():
     assert coverage[0] == 0.0 and coverage[1] > 0.9   # a still camera sees what it generated
     with pytest.raises(VidsynthError, match="depth"):
         stage.process(frame(3, np.zeros((h, w, 3), np.uint8), labels=labels))
+
+
+def test_wc_vid2vid_reads_imaginaire_style_unprojections():
+    torch.manual_seed(0)
+    model = WCVid2VidGenerator(WCVid2VidConfig.tiny(label_channels=4)).eval()
+    stage = generator_stage(model)
+    h, w = model.config.output_size
+    rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    ids = (rows * w + cols).reshape(-1)
+    mapping = {f"w{w}xh{h}": np.stack([rows.reshape(-1), cols.reshape(-1), ids], 1)}
+    labels = np.random.default_rng(0).integers(0, 4, (h, w))
+    first = frame(0, np.zeros((h, w, 3), np.uint8), labels=labels, unprojection=mapping)
+    assert float(stage._guidance(first)[:, 3].mean()) == 0.0
+    stage.process(first)
+    again = frame(1, np.zeros((h, w, 3), np.uint8), labels=labels, unprojection=mapping)
+    assert float(stage._guidance(again)[:, 3].mean()) == 1.0   # every point coloured by frame 0
+    with pytest.raises(VidsynthError, match="has no"):
+        stage._mapping(frame(2, unprojection={"w8xh4": mapping[f"w{w}xh{h}"]}))
