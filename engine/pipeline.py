@@ -383,9 +383,7 @@ class Pipeline:
                 if not out.put(frame):
                     break
                 metrics.frames_out += 1
-        except VidsynthError as exc:
-            self._fail("source", metrics.frames_out, exc)
-        except Exception as exc:
+        except Exception as exc:  # the frame it failed on is the one after those handed over
             self._fail("source", metrics.frames_out, exc)
         finally:
             out.close()
