@@ -361,6 +361,7 @@ class Pipeline:
         # A file's first frame after a seek may take long to decode to; only live input is watched from
         # the start (a camera that opens and never sends is a hang to catch).
         watch = self._live
+        next_index = seek_to
         try:
             iterator = iter(self.source)
             while not self._hard_stop.is_set():
@@ -373,6 +374,7 @@ class Pipeline:
                 finally:
                     self._source_waiting_since = None
                 watch = True
+                next_index = frame.index + 1
                 if frame.index < seek_to:
                     continue  # a source that cannot seek: skip to the resume point by reading
                 if first and seek_to > 0:
@@ -383,8 +385,8 @@ class Pipeline:
                 if not out.put(frame):
                     break
                 metrics.frames_out += 1
-        except Exception as exc:  # the frame it failed on is the one after those handed over
-            self._fail("source", metrics.frames_out, exc)
+        except Exception as exc:  # it failed reading the frame after the last one it gave
+            self._fail("source", next_index, exc)
         finally:
             out.close()
 
