@@ -2,9 +2,8 @@
 
 They follow imaginaire's conventions, so its checkpoints see the inputs they were trained on:
 
-- :func:`labels_to_one_hot`: an id map -> one-hot ``[C, H, W]`` (ids outside ``[0, C)`` go to an
-  extra don't-care channel, which is kept only with ``use_dont_care``).
-- :func:`instance_edges`: pix2pixHD's instance boundary map ``[1, H, W]`` (1 where a 4-neighbour differs).
+- label maps (one-hot, don't-care, instance edges) are encoded by the models' own
+  :class:`vidsynth.networks.labels.LabelLayout`, so a model and its data always agree;
 - :func:`pose_label`: OpenPose keypoints -> vid2vid's 27-channel pose label (24 limb channels, two
   hands, the face; values 0/1) or the 3-channel colour drawing fs-vid2vid's pose model uses.
 - :func:`densepose_standin`: three DensePose-like channels made from a person mask, for checkpoints
@@ -26,45 +25,6 @@ import torch
 from vidsynth.errors import VidsynthError
 
 from .draw import draw_face_edges, draw_openpose
-
-
-def labels_to_one_hot(labels, num_classes: int, use_dont_care: bool = False) -> torch.Tensor:
-    """H×W integer ids -> float ``[num_classes (+1), H, W]`` one-hot.
-
-    Ids below 0 or at/above ``num_classes`` (e.g. 255 "ignore") are don't-care: they light channel
-    ``num_classes`` when ``use_dont_care``, and no channel otherwise.
-
-    >>> labels_to_one_hot(np.array([[0, 2], [255, 1]]), 3).shape
-    torch.Size([3, 2, 2])
-    """
-    lab = torch.as_tensor(np.asarray(labels)).long()
-    if lab.dim() == 3 and lab.shape[0] == 1:
-        lab = lab[0]
-    if lab.dim() != 2:
-        raise VidsynthError(f"a label map must be H×W integer ids, found shape {tuple(lab.shape)}")
-    lab = torch.where((lab < 0) | (lab >= num_classes), torch.full_like(lab, num_classes), lab)
-    out = torch.zeros(num_classes + 1, *lab.shape)
-    out.scatter_(0, lab[None], 1.0)
-    return out if use_dont_care else out[:num_classes]
-
-
-def instance_edges(instance_map) -> torch.Tensor:
-    """H×W instance ids -> ``[1, H, W]`` float, 1 on both sides of every boundary between ids.
-
-    >>> instance_edges(np.array([[1, 1, 2]]))[0].tolist()
-    [[0.0, 1.0, 1.0]]
-    """
-    t = torch.as_tensor(np.asarray(instance_map))
-    if t.dim() == 3 and t.shape[0] == 1:
-        t = t[0]
-    edge = torch.zeros(t.shape, dtype=torch.bool)
-    dx = t[:, 1:] != t[:, :-1]
-    dy = t[1:, :] != t[:-1, :]
-    edge[:, 1:] |= dx
-    edge[:, :-1] |= dx
-    edge[1:, :] |= dy
-    edge[:-1, :] |= dy
-    return edge.float()[None]
 
 
 def pose_label(pose, size: tuple[int, int], channels: int = 27, basic_points_only: bool = False,

@@ -12,32 +12,15 @@ from vidsynth.engine.conditioning import (
     densepose_standin,
     face_label,
     fs_vid2vid_pose_label,
-    instance_edges,
-    labels_to_one_hot,
     pose_label,
 )
 from vidsynth.engine.extract import FaceLandmarks, PoseKeypoints
 from vidsynth.engine.sidecars import read_dlib68_json, read_openpose_json
+from vidsynth.networks.labels import LabelLayout
 
 IMAGINAIRE = os.environ.get("VIDSYNTH_IMAGINAIRE", "/work/imaginaire")
 REF = os.environ.get("VIDSYNTH_IMAGINAIRE_REF", "/work/ref")
 RAW = os.path.join(IMAGINAIRE, "dataset", "unit_test", "raw")
-
-
-def test_one_hot_and_dont_care():
-    lab = np.array([[0, 1], [2, 255]])
-    oh = labels_to_one_hot(lab, 3)
-    assert oh.shape == (3, 2, 2) and oh.sum(0).tolist() == [[1, 1], [1, 0]]
-    assert oh[2, 1, 0] == 1 and oh[0, 0, 0] == 1
-    dc = labels_to_one_hot(lab, 3, use_dont_care=True)
-    assert dc.shape == (4, 2, 2) and dc[3, 1, 1] == 1 and dc.sum() == 4
-
-
-def test_instance_edges_mark_both_sides():
-    inst = np.zeros((4, 5), np.int32)
-    inst[:, 3:] = 7
-    e = instance_edges(inst)[0]
-    assert e[:, 2:4].eq(1).all() and e[:, :2].eq(0).all() and e[:, 4].eq(0).all()
 
 
 def test_pose_label_range_and_shape():
@@ -120,11 +103,15 @@ def test_pix2pixhd_and_spade_labels_match_imaginaire():
     ref = _ref("pix2pixHD")["calls"][0]["inputs"]["label"][0]
     seg = _read_nearest(f"{RAW}/pix2pixHD/seg_maps/001.png", 128, 256)
     inst = _read_nearest(f"{RAW}/pix2pixHD/instance_maps/001.png", 128, 256)
-    assert torch.equal(torch.cat([labels_to_one_hot(seg, 35), instance_edges(inst)], 0), ref)
+    layout = LabelLayout(num_classes=35, instance_edges=True)
+    ids = torch.from_numpy(seg.astype(np.int64))[None]
+    assert torch.equal(layout.encode(ids, instance_map=torch.from_numpy(inst.astype(np.int64))[None])[0], ref)
     ref = _ref("spade")["calls"][0]["inputs"]["label"][0]
     seg = _read_nearest(f"{RAW}/spade/seg_maps/000000581781.png", 128, 128)
     edge = _read_nearest(f"{RAW}/spade/edge_maps/000000581781.png", 128, 128)
-    ours = torch.cat([labels_to_one_hot(seg, 183, use_dont_care=True), torch.from_numpy(edge / 255.0).float()[None]], 0)
+    layout = LabelLayout(num_classes=183, dont_care=True, instance_edges=True)
+    ours = layout.encode(torch.from_numpy(seg.astype(np.int64))[None],
+                         edge_map=torch.from_numpy(edge / 255.0).float()[None])[0]
     assert torch.equal(ours, ref)
 
 
