@@ -149,9 +149,11 @@ def main(argv=None) -> int:
     ap.add_argument("--vid2vid-iters", type=int, default=250)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--export", default=None, help="copy the two model files into this folder")
+    ap.add_argument("--reuse", default=None, help="take finished runs (spade/, vid2vid/) from this earlier --out "
+                                                   "instead of training them again")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    if os.path.isdir(args.out):
+    if os.path.isdir(args.out) and os.path.abspath(args.out) != os.path.abspath(args.reuse or ""):
         shutil.rmtree(args.out)
     t0 = time.time()
     train_dir, test_dir = os.path.join(args.out, "train"), os.path.join(args.out, "held_out")
@@ -162,12 +164,18 @@ def main(argv=None) -> int:
     spade_cfg, vid_cfg = bench_configs(args.size, args.spade_iters, args.vid2vid_iters)
 
     times = {}
-    t = time.time()
-    spade = run(spade_cfg, train_dir, os.path.join(args.out, "spade"), progress=False)
-    times["spade_train_s"] = time.time() - t
-    t = time.time()
-    vid = run(vid_cfg, train_dir, os.path.join(args.out, "vid2vid"), progress=False)
-    times["vid2vid_train_s"] = time.time() - t
+
+    def train(name, cfg):
+        done = os.path.join(args.reuse or "", name, "model.safetensors")
+        if args.reuse and os.path.isfile(done):
+            return {"model_file": done}
+        t = time.time()
+        result = run(cfg, train_dir, os.path.join(args.out, name), progress=False)
+        times[f"{name}_train_s"] = time.time() - t
+        return result
+
+    spade = train("spade", spade_cfg)
+    vid = train("vid2vid", vid_cfg)
 
     real = [s["images"] for s in held]
     flows = [s["flow"] for s in held]

@@ -77,6 +77,8 @@ def generator_config(cfg: TrainConfig) -> dict:
     if cfg.model in ("vid2vid", "wc_vid2vid", "fs_vid2vid"):
         gen.setdefault("label_channels", label_channels(cfg))
         gen.setdefault("output_size", list(d.crop_size))
+    if cfg.model == "fs_vid2vid":
+        gen.setdefault("few_shot_K", d.num_references)
     for key in ("output_size",):
         if isinstance(gen.get(key), list):
             gen[key] = tuple(gen[key])
