@@ -125,6 +125,152 @@ class _Worker(threading.Thread):
         return self.done.wait(timeout)
 
 
+class ProcessStage(Stage):
+    """Run a stage in a process of its own, so it has its own GIL.
+
+    Threads overlap native work (decoding, encoding, torch) well, but two stages that both run Python
+    (MediaPipe calls back into Python for every output; drawing is numpy and Python) take turns on one
+    GIL and slow each other down. In a child process they do not. Frames travel through a pipe
+    (pickled; about a millisecond for a 640×480 frame). The child builds the stage itself from
+    ``factory(*args, **kwargs)`` (a class or a module-level function: it must pickle), ignores Ctrl-C
+    (the parent stops it) and exits when the parent's end of the pipe closes, even after a SIGKILL.
+
+    >>> from vidsynth.engine.extract import PoseExtractor
+    >>> stage = ProcessStage(PoseExtractor)  # doctest: +SKIP
+    """
+
+    def __init__(self, factory, *args, start_timeout_s: float = 120.0, **kwargs):
+        self.factory, self.args, self.kwargs = factory, args, kwargs
+        self.start_timeout_s = start_timeout_s
+        self._name = getattr(factory, "__name__", "stage")
+        self._conn = None
+        self._process = None
+        self.warmup_frames = int(getattr(factory, "warmup_frames", 0) or 0)
+        self.threads = int(getattr(factory, "threads", 1) or 1)
+        self._threads_granted = 1
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def configure_threads(self, n: int) -> None:
+        self._threads_granted = int(n)
+
+    def open(self) -> None:
+        if self._process is not None:
+            return
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # forking a process that runs threads is unsafe
+        self._conn, child = ctx.Pipe()
+        self._process = ctx.Process(
+            target=_serve_stage, args=(child, self.factory, self.args, self.kwargs, self._threads_granted),
+            name=f"vidsynth-{self._name}", daemon=True,
+        )
+        self._process.start()
+        child.close()
+        reply = self._receive(self.start_timeout_s, "start")
+        if reply[0] == "ready":
+            self._name = reply[1]
+        else:
+            self._raise(reply, None)
+
+    def __call__(self, frame: Frame) -> Frame | None:
+        return self.process(frame)  # the child's stage resets itself on a discontinuity
+
+    def process(self, frame: Frame) -> Frame | None:
+        if self._process is None:
+            self.open()
+        self._conn.send(("frame", frame))
+        reply = self._receive(None, f"frame {frame.index}")
+        if reply[0] == "frame":
+            return reply[1]
+        self._raise(reply, frame.index)
+
+    def _receive(self, timeout: float | None, what: str):
+        """The child's next message; a child that died or stays silent past ``timeout`` is an error."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._conn.poll(POLL_S * 2):
+            if not self._process.is_alive():
+                raise VidsynthError(
+                    f"the process running {self._name} ended (exit code {self._process.exitcode}) during {what}; "
+                    "it may have run out of memory"
+                )
+            if deadline is not None and time.monotonic() > deadline:
+                raise VidsynthError(f"the process running {self._name} did not {what} within {timeout:g} s")
+        try:
+            return self._conn.recv()
+        except EOFError:
+            raise VidsynthError(f"the process running {self._name} closed its pipe during {what}") from None
+
+    def _raise(self, reply, index):
+        kind, message, user = reply[0], reply[1], reply[2] if len(reply) > 2 else False
+        if user:
+            raise VidsynthError(message)
+        raise RuntimeError(f"{message} (in the process running {self._name}, frame {index})")
+
+    def close(self) -> None:
+        if self._process is None:
+            return
+        try:
+            self._conn.send(("close", None))
+        except (OSError, BrokenPipeError):
+            pass
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
+        self._conn.close()
+        self._process = self._conn = None
+
+
+def _serve_stage(conn, factory, args, kwargs, threads: int) -> None:
+    """The child's loop: build the stage, then process frames until told to close or the parent is gone."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent decides
+    stage = None
+    try:
+        from .threads import apply_threads, configure_environment, plan_threads
+
+        configure_environment(threads)
+        stage = factory(*args, **kwargs)
+        apply_threads(plan_threads([stage], cores=threads), stages=[stage])
+        stage.open()
+        conn.send(("ready", stage.name))
+        while True:
+            try:
+                kind, frame = conn.recv()
+            except (EOFError, OSError):
+                return  # the parent is gone
+            if kind == "close":
+                return
+            try:
+                conn.send(("frame", stage(frame)))
+            except VidsynthError as exc:
+                conn.send(("error", str(exc), True))
+            except Exception as exc:
+                conn.send(("error", f"{type(exc).__name__}: {exc}", False))
+    except VidsynthError as exc:
+        _send_quietly(conn, ("error", str(exc), True))
+    except Exception as exc:
+        _send_quietly(conn, ("error", f"{type(exc).__name__}: {exc}", False))
+    finally:
+        if stage is not None:
+            try:
+                stage.close()
+            except Exception:
+                pass
+        conn.close()
+
+
+def _send_quietly(conn, message) -> None:
+    try:
+        conn.send(message)
+    except (OSError, BrokenPipeError):
+        pass
+
+
 class FanOutSink(Sink):
     """Write every frame to several sinks (a recording and a preview); closes all of them."""
 
