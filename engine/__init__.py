@@ -3,7 +3,7 @@
 from vidsynth.streams.frame import Frame
 
 from .metrics import RunReport
-from .pipeline import Channel, FanOutSink, Pipeline, PipelineError, seed_everything
+from .pipeline import Channel, FanOutSink, Pipeline, PipelineError, ProcessStage, seed_everything
 from .stage import FunctionStage, Stage
 from .threads import ThreadBudget, apply_threads, plan_threads
 
@@ -13,6 +13,7 @@ __all__ = [
     "FunctionStage",
     "Pipeline",
     "PipelineError",
+    "ProcessStage",
     "RunReport",
     "Channel",
     "FanOutSink",
