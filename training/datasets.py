@@ -9,7 +9,7 @@ datasets, one sub-folder per sequence for video datasets::
     root/poses-openpose/<seq>/000000.json OpenPose JSON (BODY_25 + hands + 70 face points)
     root/landmarks-dlib68/<seq>/000000.json   68 [x, y] points
     root/flow/<seq>/000000.npy            optional backward flow (H, W, 2) from frame t to t-1, pixels
-                                          (a third channel: 1 where it is valid)
+                                          (a third channel: 1 where it is valid); or flow-dis/ (extract's)
 
 Unpaired data uses ``images_a/`` and ``images_b/``; few-shot data ``images_content/<class>/`` (and
 optionally ``images_style/<class>/``). Keypoints and labels become network inputs through the
@@ -68,24 +68,13 @@ def read_id_map(path: str) -> np.ndarray:
 
 
 def read_openpose(path: str) -> dict[str, np.ndarray]:
-    """The first person of an OpenPose JSON file as {'body': (25,3), 'hand_left': (21,3),
-    'hand_right': (21,3), 'face': (70,3)} (zeros where absent)."""
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise VidsynthError(f"the OpenPose file {path} cannot be read as JSON ({exc}); fix or delete it") from None
-    sizes = {"body": ("pose_keypoints_2d", 25), "hand_left": ("hand_left_keypoints_2d", 21),
-             "hand_right": ("hand_right_keypoints_2d", 21), "face": ("face_keypoints_2d", 70)}
-    people = data.get("people", []) if isinstance(data, dict) else []
-    out = {}
-    for name, (key, n) in sizes.items():
-        arr = np.zeros((n, 3), np.float32)
-        if people and people[0].get(key):
-            vals = np.asarray(people[0][key], np.float32).reshape(-1, 3)
-            arr[: min(n, len(vals))] = vals[:n]
-        out[name] = arr
-    return out
+    """The tallest person of an OpenPose JSON file (as imaginaire and the engine keep) as {'body': (25,3),
+    'hand_left': (21,3), 'hand_right': (21,3), 'face': (70,3)} — zeros when nobody is there. Read with the
+    engine's sidecar reader, the one inference uses."""
+    from vidsynth.engine.sidecars import read_openpose_json
+
+    pose = read_openpose_json(path)
+    return {"body": pose.body, "hand_left": pose.hand_left, "hand_right": pose.hand_right, "face": pose.face}
 
 
 def read_dlib68(path: str) -> np.ndarray:
@@ -95,6 +84,8 @@ def read_dlib68(path: str) -> np.ndarray:
             pts = np.asarray(json.load(f), np.float32)
     except (OSError, ValueError) as exc:
         raise VidsynthError(f"the landmark file {path} cannot be read as JSON ({exc}); fix or delete it") from None
+    if pts.size == 0:  # no face in this frame (`vidsynth extract` writes []): an empty edge map
+        return np.zeros((0, 2), np.float32)
     if pts.ndim != 2 or pts.shape[0] != 68 or pts.shape[1] < 2:
         raise VidsynthError(f"the landmark file {path} must hold 68 [x, y] points; found shape {list(pts.shape)}")
     return pts[:, :2]
@@ -122,7 +113,7 @@ def _is_data_file(name: str, folder: str) -> bool:
     low = name.lower()
     if folder.startswith(("poses", "landmarks")):
         return low.endswith(".json")
-    if folder == "flow":
+    if folder.startswith("flow"):
         return low.endswith((".npy", ".flo"))
     return low.endswith(IMAGE_EXTS)
 
@@ -307,6 +298,8 @@ class LabelEncoder:
     def face(self, points: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
         from vidsynth.engine.conditioning import face_label
 
+        if len(points) == 0:
+            return torch.zeros(1, *size)
         return face_label(points, size)
 
 
@@ -480,9 +473,14 @@ class PairedVideos(_FolderDataset):
     def __init__(self, root: str, cfg: DataConfig, seed: int = 0, train: bool = True, with_flow: bool | None = None):
         super().__init__(root, cfg, seed, train)
         folders = ["images"] + self.label_folders
-        if with_flow or (with_flow is None and os.path.isdir(os.path.join(root, "flow"))):
-            folders.append("flow")
+        # ground-truth flow: 'flow/' (exact, e.g. the synthetic worlds) or 'flow-dis/' (`vidsynth extract`'s)
+        flow_dir = next((f for f in ("flow", "flow-dis") if os.path.isdir(os.path.join(root, f))), None)
+        if with_flow is not False and flow_dir:
+            folders.append(flow_dir)
         self.seqs = pair_folders(root, folders, sequences=True)
+        if flow_dir and flow_dir in folders:
+            for _, _, paths in self.seqs:
+                paths["flow"] = paths.pop(flow_dir)
         self.num_frames = cfg.sequence_length
         self.max_frames = cfg.sequence_length
         self.windows = [(si, start) for si, (_, stems, _) in enumerate(self.seqs)

@@ -144,5 +144,25 @@ def test_corrupt_keypoint_json(tmp_path):
         (tmp_path / "poses-openpose" / "s" / f"{i}.json").write_text("{not json")
     ds = build_dataset(str(tmp_path), _cfg(type="paired_videos", label_type="poses-openpose", sequence_length=2,
                                            crop_size=[16, 16]))
-    with pytest.raises(VidsynthError, match=r"poses-openpose/s/0.json cannot be read"):
+    with pytest.raises(VidsynthError, match=r"poses-openpose/s/0.json is not valid JSON"):
         ds[0]
+
+
+def test_reads_what_vidsynth_extract_writes(tmp_path):
+    """The engine's DatasetWriter layout: flow-dis/, and [] landmark files for frames without a face."""
+    import json
+
+    for i in range(3):
+        (tmp_path / "images" / "s").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "landmarks-dlib68" / "s").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "flow-dis" / "s").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp_path / "images" / "s" / f"{i:06d}.jpg"), np.full((40, 40, 3), 100, np.uint8))
+        pts = [] if i == 1 else [[10 + j % 20, 10 + j // 4] for j in range(68)]
+        (tmp_path / "landmarks-dlib68" / "s" / f"{i:06d}.json").write_text(json.dumps(pts))
+        np.save(tmp_path / "flow-dis" / "s" / f"{i:06d}.npy", np.full((40, 40, 2), 1.0, np.float32))
+    ds = build_dataset(str(tmp_path), _cfg(type="paired_videos", label_type="landmarks-dlib68", sequence_length=3,
+                                           crop_size=[40, 40], resize_short=0, random_scale=0.0, flip=False),
+                       train=False)
+    item = ds[0]
+    assert item["flow"].shape == (3, 2, 40, 40) and float(item["flow"].mean()) == 1.0
+    assert item["label"][0].sum() > 0 and item["label"][1].sum() == 0  # the faceless frame: an empty map
