@@ -52,10 +52,10 @@ def training_checkpoint(case_dir: str) -> dict:
     """``net_G`` as imaginaire's trainer saves it (``module.module.*`` + ``module.averaged_model.*``),
     rebuilt from the harness's bare weight files, so the converter's real layout handling is exercised."""
     net_g = {"module.module." + k: v for k, v in
-             torch.load(os.path.join(case_dir, "weights_G.pt"), weights_only=True).items()}
+             torch.load(os.path.join(case_dir, "weights_G.pt"), weights_only=True, mmap=True).items()}
     ema_path = os.path.join(case_dir, "weights_G_ema.pt")
     if os.path.exists(ema_path):
-        net_g.update({"module.averaged_model." + k: v for k, v in torch.load(ema_path, weights_only=True).items()})
+        net_g.update({"module.averaged_model." + k: v for k, v in torch.load(ema_path, weights_only=True, mmap=True).items()})
         net_g["module.num_updates_tracked"] = torch.tensor(1)
     else:
         net_g = {"module." + k[len("module.module."):]: v for k, v in net_g.items()}
