@@ -23,7 +23,7 @@ test: setup
 	$(BIN)/python -m pytest -q tests
 
 bench: setup
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.pipeline && $(BIN)/python -m benchmarks.live
 
 clean:
 	rm -rf $(VENV) out

@@ -13,7 +13,8 @@ for sub in SUBPACKAGES:
 
 extras = {
     "video": ["av>=12", "opencv-contrib-python"],
-    "extract": ["mediapipe==0.10.21", "protobuf<5"],
+    "extract": ["mediapipe==0.10.21", "protobuf<5", "scipy"],  # scipy: imaginaire's face-curve fits, exactly
+    "demo": ["scikit-image"],  # the demo's footage: a photograph scikit-image ships
     "onnx": ["onnx==1.17.*", "onnxruntime"],
     "geometry": ["open3d-cpu"],
     "train": ["tensorboard"],

@@ -638,6 +638,15 @@ class Pipeline:
         except NotImplementedError:
             pass  # the reader skips frames before ``index`` instead
 
+    def _stage_reports(self) -> dict:
+        """Each worker's metrics, plus the counters a stage keeps itself (``Stage.counters``)."""
+        reports = {m.name: m.as_dict() for m in self._metrics}
+        for name, stage in zip(self.stage_names, self.stages):
+            counters = getattr(stage, "counters", None)
+            if isinstance(counters, dict) and counters:
+                reports[name]["counters"] = dict(counters)
+        return reports
+
     def _build_report(self, live, wall, rss_samples, budget, write_from, stopped) -> RunReport:
         out = self._metrics[-1].frames_out
         return RunReport(
@@ -648,7 +657,7 @@ class Pipeline:
             wall_s=round(wall, 4),
             fps=round(out / wall, 3) if wall > 0 else 0.0,
             end_to_end_ms=self._e2e.summary(),
-            stages={m.name: m.as_dict() for m in self._metrics},
+            stages=self._stage_reports(),
             rss_mb={
                 "start": round(rss_samples[0], 1),
                 "end": round(rss_samples[-1], 1),

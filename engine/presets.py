@@ -218,10 +218,7 @@ def extraction_stages(what: str, palette: str | None = None, remap: dict | None 
         from .draw import DrawFlow
         from .extract import FlowExtractor
 
-        flow = FlowExtractor()
-        if not getattr(flow, "warmup_frames", 0):
-            flow.warmup_frames = 1  # the flow of frame k needs frame k-1: a resumed render re-reads one frame
-        return [flow, DrawFlow()]
+        return [FlowExtractor(), DrawFlow()]
     from .draw import DrawLabels
     from .extract.labels import LabelDecoder
 
@@ -241,7 +238,7 @@ def looks_live(spec) -> bool:
     return text == "camera" or text.startswith("camera:") or "://" in text
 
 
-def _open_source(spec, size, fps):
+def open_input(spec, size, fps):
     """Open the input; a camera captures at ``size``/``fps`` itself, other inputs are resized by a stage."""
     from vidsynth.streams import open_source
 
@@ -325,7 +322,7 @@ def extract(
         from .extract.smoothing import LandmarkSmoother
 
         stages.insert(1, LandmarkSmoother(keys=(what,)))  # right after the extractor: jitter-free maps and sidecars
-    source, resize = _open_source(input, size, fps)
+    source, resize = open_input(input, size, fps)
     if resize:
         stages.insert(0, Resize(*size))
     sinks = []

@@ -19,7 +19,7 @@ import numpy as np
 from vidsynth.errors import VidsynthError
 
 from .pipeline import Pipeline
-from .presets import PREVIEWS, Resize, _open_source, parse_remap, parse_size
+from .presets import PREVIEWS, Resize, open_input, parse_remap, parse_size
 from .stage import Stage
 
 
@@ -184,7 +184,7 @@ def render(
     size = parse_size(size) if isinstance(size, str) or size is None else tuple(size)
     remap = parse_remap(remap) if isinstance(remap, str) or remap is None else remap
     channels = getattr(net.config, "label_channels", 0)
-    source, resize = _open_source(input, size, fps)
+    source, resize = open_input(input, size, fps)
     live = mode == "live" or (mode == "auto" and _is_live_spec(input))
 
     stages: list[Stage] = [Resize(*size)] if resize else []

@@ -12,10 +12,13 @@ class Stage:
     it in ``reset()``; the pipeline calls ``reset()`` before processing a frame whose ``discontinuity``
     flag is set. ``process`` may return None to drop the frame (it is counted, not written).
     ``threads`` is how many intra-op threads the stage wants from the process budget (see
-    :mod:`vidsynth.engine.threads`).
+    :mod:`vidsynth.engine.threads`). ``warmup_frames`` is how many earlier frames the stage must see
+    again before its output equals an uninterrupted run's (``--resume`` re-runs them unwritten).
+    A stage may keep a dict ``counters`` (e.g. frames without a person); the run's metrics include it.
     """
 
     threads: int = 1
+    warmup_frames: int = 0
 
     @property
     def name(self) -> str:

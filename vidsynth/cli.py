@@ -363,10 +363,13 @@ def cmd_info(args) -> int:
 # -- bench -----------------------------------------------------------------------------------------
 
 
+BENCHMARKS = ("pipeline", "live", "backends", "image_models", "video_models", "geometry", "keypoints", "training")
+
+
 def add_bench(sub) -> None:
-    p = sub.add_parser("bench", help="run a benchmark: pipeline (decode → pose → draw → encode) or live (latency, drops)",
+    p = sub.add_parser("bench", help="run a benchmark from benchmarks/ (pipeline, live, backends, models, geometry, keypoints, training)",
                        description="Run one of the benchmarks in benchmarks/ (only in a source checkout).")
-    p.add_argument("which", choices=("pipeline", "live"), help="which benchmark")
+    p.add_argument("which", choices=BENCHMARKS, help="which benchmark")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options passed to the benchmark (see its --help)")
     p.set_defaults(func=cmd_bench)
 
@@ -383,9 +386,43 @@ def cmd_bench(args) -> int:
     return int(module.main(args.rest) or 0)
 
 
+# -- train -----------------------------------------------------------------------------------------
+
+
+def add_train(sub) -> None:
+    from vidsynth.training.cli import add_train_parser  # argparse only: the trainers load when it runs
+
+    add_train_parser(sub)
+
+
+# -- world -----------------------------------------------------------------------------------------
+
+
+def add_world(sub) -> None:
+    p = sub.add_parser("world", help="the world a world-consistent (wc-vid2vid) render built",
+                       description="Work with the coloured point world a wc-vid2vid render saved beside its output.")
+    what = p.add_subparsers(dest="world_command", metavar="ACTION", parser_class=_Parser)
+    e = what.add_parser("export", help="write the world as a .ply point cloud for any viewer")
+    e.add_argument("--run", required=True, help="the render's output video (its OUTPUT.world.pt is read) or the "
+                   ".world.pt file itself")
+    e.add_argument("ply", help="the .ply file to write")
+    e.add_argument("--include-uncoloured", action="store_true", help="also write points no frame has coloured (grey)")
+    e.set_defaults(func=cmd_world_export)
+    p.set_defaults(func=lambda args: p.error("expected an action: export"))
+
+
+def cmd_world_export(args) -> int:
+    from vidsynth.engine.generate.world import export_world
+
+    snapshot = args.run if args.run.endswith(".pt") else os.path.splitext(args.run)[0] + ".world.pt"
+    n = export_world(snapshot, args.ply, include_uncoloured=args.include_uncoloured)
+    print(f"wrote {args.ply} ({n} points)", file=sys.stderr)
+    return 0
+
+
 # -- the command -----------------------------------------------------------------------------------
 
-SUBCOMMANDS = [add_extract, add_render, add_convert, add_demo, add_info, add_bench]
+SUBCOMMANDS = [add_extract, add_render, add_convert, add_train, add_world, add_demo, add_info, add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -67,6 +67,8 @@ class FlowExtractor(Stage):
     changed get zero flow (nothing to warp from).
     """
 
+    warmup_frames = 1  # frame k's flow needs frame k-1: a resumed render re-reads one frame
+
     def __init__(self, config: FlowExtractorConfig | None = None, **overrides):
         self.config = config or FlowExtractorConfig(**overrides)
         self._dis = None
