@@ -139,3 +139,18 @@ def test_wc_vid2vid_from_label_folder_depth_and_cameras(tmp_path, with_cameras):
     pipeline.run()
     assert pipeline.stages[-1].counters["generated"] == 4
     assert pipeline.stages[-1].counters["guidance_coverage"] > 0.2  # later frames see earlier ones
+
+
+def test_image_model_on_onnx_runtime_matches_eager(tmp_path):
+    pytest.importorskip("onnxruntime")
+    model = build_model("unit", {"num_filters": 8, "max_num_filters": 16, "num_res_blocks": 1})
+    save_model(model, tmp_path / "unit.safetensors")
+    outs = {}
+    for backend in ("eager", "onnx"):
+        out = tmp_path / f"{backend}"
+        render(str(tmp_path / "unit.safetensors"), "synthetic:clip?n_frames=3&width=64&height=48",
+               output=str(out) + "/", model_size="32x32", backend=backend, progress=False).run()
+        outs[backend] = [np.asarray(__import__("cv2").imread(str(p))) for p in sorted(out.glob("*.png"))]
+    assert len(outs["onnx"]) == 3
+    for a, b in zip(outs["eager"], outs["onnx"]):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
