@@ -22,11 +22,12 @@ from torch import nn
 
 from vidsynth.errors import VidsynthError
 
-from .layers import ConvBlock, ResBlock, UpResBlock, assert_shape, is_conditional
+from .layers import ConvBlock, ResBlock, UpResBlock, assert_shape, check_size_multiple, is_conditional
 from .munit import StyleEncoder, StyleMLP
 from .registry import register_model
+from .unit import ContentEncoder
 
-__all__ = ["FUNITConfig", "FUNIT", "FUNITContentEncoder", "FUNITDecoder"]
+__all__ = ["FUNITConfig", "FUNIT", "FUNITDecoder"]
 
 
 @dataclass
@@ -69,26 +70,6 @@ def funit_mlp_layers(num_mlp_blocks: int) -> int:
     return 2 + max(num_mlp_blocks - 3, 0)
 
 
-class FUNITContentEncoder(nn.Module):
-    """Image -> content code: 7x7 conv, stride-2 convs doubling the width, residual blocks (instance norm)."""
-
-    def __init__(self, cfg: FUNITConfig, padding_mode: str = "reflect"):
-        super().__init__()
-        conv = dict(padding_mode=padding_mode, norm="instance", weight_norm=cfg.weight_norm, activation="relu")
-        dims = cfg.num_filters
-        layers: list[nn.Module] = [ConvBlock(cfg.image_channels, dims, 7, 1, 3, **conv)]
-        for _ in range(cfg.num_downsamples_content):
-            layers.append(ConvBlock(dims, dims * 2, 4, 2, 1, **conv))
-            dims *= 2
-        layers += [ResBlock(dims, dims, learn_shortcut=False, order="CNACNA", **conv)
-                   for _ in range(cfg.num_res_blocks)]
-        self.model = nn.Sequential(*layers)
-        self.output_dim = dims
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
-
-
 class FUNITDecoder(nn.Module):
     """Content code + conditioning vector -> image: two AdaIN residual blocks, AdaIN up-sampling blocks."""
 
@@ -117,7 +98,8 @@ class _Translator(nn.Module):
         super().__init__()
         self.style_encoder = StyleEncoder(cfg.num_downsamples_style, cfg.image_channels, cfg.num_filters,
                                           cfg.style_dims, "none", cfg.weight_norm)
-        self.content_encoder = FUNITContentEncoder(cfg)
+        self.content_encoder = ContentEncoder(cfg.num_downsamples_content, cfg.num_res_blocks, cfg.image_channels,
+                                              cfg.num_filters, None, "instance", cfg.weight_norm, False)
         self.decoder = FUNITDecoder(cfg, self.content_encoder.output_dim)
         self.mlp = StyleMLP(cfg.style_dims, cfg.num_filters_mlp, cfg.num_filters_mlp,
                             funit_mlp_layers(cfg.num_mlp_blocks))
@@ -148,10 +130,7 @@ class FUNIT(nn.Module):
 
     def forward(self, images: torch.Tensor, class_code: torch.Tensor) -> torch.Tensor:
         assert_shape(images, [None, self.config.image_channels, None, None], "images")
-        m = 2 ** self.config.num_downsamples_content
-        if images.shape[2] % m or images.shape[3] % m:
-            raise VidsynthError(f"{self.model_name} input size must be a multiple of {m}, found "
-                                f"{images.shape[2]}x{images.shape[3]}; resize or pad the frames")
+        check_size_multiple(images, 2 ** self.config.num_downsamples_content, self.model_name)
         code = class_code.reshape(class_code.shape[0], -1, 1, 1).expand(images.shape[0], -1, -1, -1)
         return self.generator.decode(self.generator.content_encoder(images), code)
 

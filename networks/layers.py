@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidsynth.errors import VidsynthError
+
 __all__ = [
     "make_activation",
     "make_norm",
@@ -48,6 +50,7 @@ __all__ = [
     "apply_weight_norms",
     "fold_weight_norms",
     "assert_shape",
+    "check_size_multiple",
     "is_conditional",
 ]
 
@@ -59,6 +62,17 @@ def assert_shape(x: torch.Tensor, shape: Sequence[int | None], name: str = "inpu
     if x.dim() != len(shape) or any(s is not None and s != d for s, d in zip(shape, x.shape)):
         want = "[" + ", ".join("*" if s is None else str(s) for s in shape) + "]"
         raise ValueError(f"{name}: expected a tensor of shape {want}, found {list(x.shape)}")
+
+
+def check_size_multiple(x: torch.Tensor, multiple: int, model: str, inputs: str = "frames") -> None:
+    """Raise VidsynthError unless the height and width of ``x`` [N,C,H,W] are multiples of ``multiple``.
+
+    Example:
+        >>> check_size_multiple(torch.zeros(1, 3, 32, 48), 4, "UNIT")
+    """
+    if x.shape[2] % multiple or x.shape[3] % multiple:
+        raise VidsynthError(f"{model} input size must be a multiple of {multiple}, found "
+                            f"{x.shape[2]}x{x.shape[3]}; resize or pad the {inputs}")
 
 
 def is_conditional(module: nn.Module) -> bool:

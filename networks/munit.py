@@ -23,9 +23,9 @@ from torch import nn
 
 from vidsynth.errors import VidsynthError
 
-from .layers import ConvBlock, LinearBlock, ResBlock, assert_shape, is_conditional
+from .layers import ConvBlock, LinearBlock, assert_shape, check_size_multiple
 from .registry import register_model
-from .unit import ContentEncoder
+from .unit import ContentDecoder, ContentEncoder
 
 __all__ = ["MUNITConfig", "MUNIT", "StyleEncoder", "StyleMLP"]
 
@@ -112,32 +112,6 @@ class StyleMLP(nn.Module):
         return self.model(x.reshape(x.shape[0], -1))
 
 
-class _Decoder(nn.Module):
-    """Content code + conditioning vector -> image, with AdaIN in every residual and up-sampling block."""
-
-    def __init__(self, cfg: MUNITConfig, num_filters: int, padding_mode: str = "reflect"):
-        super().__init__()
-        adain = dict(cond_dims=cfg.num_filters_mlp, norm=cfg.decoder_norm,
-                     norm_params={"affine": cfg.decoder_norm_affine})
-        conv = dict(padding_mode=padding_mode, weight_norm=cfg.weight_norm, norm="adaptive", norm_params=adain,
-                    activation="relu")
-        order = "NACNAC" if cfg.pre_activation else "CNACNA"
-        layers: list[nn.Module] = [ResBlock(num_filters, num_filters, order=order, **conv)
-                                   for _ in range(cfg.num_res_blocks)]
-        for _ in range(cfg.num_downsamples_content):
-            layers += [nn.Upsample(scale_factor=2, mode="nearest"),
-                       ConvBlock(num_filters, num_filters // 2, 5, 1, 2, **conv)]
-            num_filters //= 2
-        layers.append(ConvBlock(num_filters, cfg.image_channels, 7, 1, 3, padding_mode=padding_mode,
-                                activation=cfg.output_activation))
-        self.decoder = nn.ModuleList(layers)
-
-    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        for layer in self.decoder:
-            x = layer(x, style) if is_conditional(layer) else layer(x)
-        return x
-
-
 class _AutoEncoder(nn.Module):
     def __init__(self, cfg: MUNITConfig):
         super().__init__()
@@ -146,7 +120,12 @@ class _AutoEncoder(nn.Module):
         self.content_encoder = ContentEncoder(cfg.num_downsamples_content, cfg.num_res_blocks, cfg.image_channels,
                                               cfg.num_filters, cfg.max_num_filters, cfg.content_norm,
                                               cfg.weight_norm, cfg.pre_activation)
-        self.decoder = _Decoder(cfg, self.content_encoder.output_dim)
+        adain = dict(cond_dims=cfg.num_filters_mlp, norm=cfg.decoder_norm,
+                     norm_params={"affine": cfg.decoder_norm_affine})
+        self.decoder = ContentDecoder(cfg.num_res_blocks, cfg.num_downsamples_content,
+                                      self.content_encoder.output_dim, cfg.image_channels, cfg.output_activation,
+                                      cfg.pre_activation, norm="adaptive", norm_params=adain,
+                                      weight_norm=cfg.weight_norm)
         self.mlp = StyleMLP(cfg.latent_dim, cfg.num_filters_mlp, cfg.num_filters_mlp, cfg.num_mlp_blocks)
 
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -175,10 +154,7 @@ class MUNIT(nn.Module):
 
     def forward(self, images: torch.Tensor, style: torch.Tensor, a2b: bool = True) -> torch.Tensor:
         assert_shape(images, [None, self.config.image_channels, None, None], "images")
-        m = 2 ** self.config.num_downsamples_content
-        if images.shape[2] % m or images.shape[3] % m:
-            raise VidsynthError(f"MUNIT input size must be a multiple of {m}, found "
-                                f"{images.shape[2]}x{images.shape[3]}; resize or pad the frames")
+        check_size_multiple(images, 2 ** self.config.num_downsamples_content, "MUNIT")
         src, dst = self._pair(a2b)
         return dst.decode(src.content_encoder(images), style.reshape(images.shape[0], -1, 1, 1))
 

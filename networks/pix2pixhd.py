@@ -29,7 +29,7 @@ from torch import nn
 from vidsynth.errors import VidsynthError
 
 from .labels import LabelLayout
-from .layers import ConvBlock, ResBlock, assert_shape
+from .layers import ConvBlock, ResBlock, assert_shape, check_size_multiple
 from .registry import register_model
 
 __all__ = ["Pix2PixHDConfig", "Pix2PixHD"]
@@ -111,26 +111,33 @@ def _upsample() -> nn.Module:
     return nn.Upsample(scale_factor=2, mode="nearest")
 
 
+def _hourglass(in_channels: int, out_channels: int, num_filters: int, num_downsamples: int, num_res_blocks: int,
+               **conv) -> list[nn.Module]:
+    """7x7 conv, stride-2 convs doubling the width, residual blocks, (x2 nearest + 3x3 conv) back up, 7x7 conv
+    + tanh: the layers of the global generator and of the feature encoder (``conv``: the hidden blocks')."""
+    nf = num_filters
+    layers: list[nn.Module] = [ConvBlock(in_channels, nf, 7, padding=3, **conv)]
+    for i in range(num_downsamples):
+        ch = nf * 2 ** i
+        layers.append(ConvBlock(ch, ch * 2, 3, stride=2, padding=1, **conv))
+    ch = nf * 2 ** num_downsamples
+    layers += [ResBlock(ch, ch, 3, padding=1, order="CNACN", **conv) for _ in range(num_res_blocks)]
+    for i in reversed(range(num_downsamples)):
+        ch = nf * 2 ** i
+        layers += [_upsample(), ConvBlock(ch * 2, ch, 3, padding=1, **conv)]
+    layers.append(ConvBlock(nf, out_channels, 7, padding=3, padding_mode=conv["padding_mode"], activation="tanh"))
+    return layers
+
+
 class _GlobalGenerator(nn.Module):
     """Down-sample, residual blocks, up-sample, 7x7 conv + tanh (``model`` is one Sequential)."""
 
     def __init__(self, cfg: Pix2PixHDConfig):
         super().__init__()
-        conv = dict(padding_mode=cfg.padding_mode, weight_norm=cfg.weight_norm, norm=cfg.norm,
-                    norm_params=cfg.norm_params, activation="relu")
-        nf = cfg.num_filters
-        layers: list[nn.Module] = [ConvBlock(cfg.input_channels, nf, 7, padding=3, **conv)]
-        for i in range(cfg.num_downsamples):
-            ch = nf * 2 ** i
-            layers.append(ConvBlock(ch, ch * 2, 3, stride=2, padding=1, **conv))
-        ch = nf * 2 ** cfg.num_downsamples
-        layers += [ResBlock(ch, ch, 3, padding=1, order="CNACN", **conv) for _ in range(cfg.num_res_blocks)]
-        for i in reversed(range(cfg.num_downsamples)):
-            ch = nf * 2 ** i
-            layers += [_upsample(), ConvBlock(ch * 2, ch, 3, padding=1, **conv)]
-        layers.append(ConvBlock(nf, cfg.image_channels, 7, padding=3, padding_mode=cfg.padding_mode,
-                                activation="tanh"))
-        self.model = nn.Sequential(*layers)
+        self.model = nn.Sequential(*_hourglass(
+            cfg.input_channels, cfg.image_channels, cfg.num_filters, cfg.num_downsamples, cfg.num_res_blocks,
+            padding_mode=cfg.padding_mode, weight_norm=cfg.weight_norm, norm=cfg.norm, norm_params=cfg.norm_params,
+            activation="relu"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -165,19 +172,10 @@ class _FeatureEncoder(nn.Module):
 
     def __init__(self, cfg: Pix2PixHDConfig):
         super().__init__()
-        conv = dict(padding_mode=cfg.encoder_padding_mode, weight_norm=cfg.encoder_weight_norm,
-                    norm=cfg.encoder_norm, activation="relu")
-        nf = cfg.encoder_filters
-        layers: list[nn.Module] = [ConvBlock(cfg.image_channels, nf, 7, padding=3, **conv)]
-        for i in range(cfg.encoder_downsamples):
-            ch = nf * 2 ** i
-            layers.append(ConvBlock(ch, ch * 2, 3, stride=2, padding=1, **conv))
-        for i in reversed(range(cfg.encoder_downsamples)):
-            ch = nf * 2 ** i
-            layers += [_upsample(), ConvBlock(ch * 2, ch, 3, padding=1, **conv)]
-        layers.append(ConvBlock(nf, cfg.feature_channels, 7, padding=3, padding_mode=cfg.encoder_padding_mode,
-                                activation="tanh"))
-        self.model = nn.Sequential(*layers)
+        self.model = nn.Sequential(*_hourglass(
+            cfg.image_channels, cfg.feature_channels, cfg.encoder_filters, cfg.encoder_downsamples, 0,
+            padding_mode=cfg.encoder_padding_mode, weight_norm=cfg.encoder_weight_norm, norm=cfg.encoder_norm,
+            activation="relu"))
         for i in range(cfg.label.channels):
             self.register_buffer(f"cluster_{i}", torch.zeros(cfg.num_clusters, cfg.feature_channels))
 
@@ -230,10 +228,7 @@ class Pix2PixHD(nn.Module):
                 raise VidsynthError("this pix2pixHD model has a feature encoder: pass features "
                                     "(encode_features(image, instance_map) or sample_features(...))")
             label = torch.cat((label, features), dim=1)
-        m = cfg.size_multiple
-        if label.shape[2] % m or label.shape[3] % m:
-            raise VidsynthError(f"pix2pixHD input size must be a multiple of {m}, found "
-                                f"{label.shape[2]}x{label.shape[3]}; resize or pad the labels")
+        check_size_multiple(label, cfg.size_multiple, "pix2pixHD", "labels")
         pyramid = [label]
         for _ in range(cfg.num_enhancers):
             pyramid.append(F.avg_pool2d(pyramid[-1], 3, stride=2, padding=1, count_include_pad=False))

@@ -13,17 +13,17 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 import torch
 from torch import nn
 
 from vidsynth.errors import VidsynthError
 
-from .layers import ConvBlock, ResBlock, assert_shape
+from .layers import ConvBlock, ResBlock, assert_shape, check_size_multiple, is_conditional
 from .registry import register_model
 
-__all__ = ["UNITConfig", "UNIT", "ContentEncoder"]
+__all__ = ["UNITConfig", "UNIT", "ContentEncoder", "ContentDecoder"]
 
 
 @dataclass
@@ -62,12 +62,21 @@ class UNITConfig:
 
 
 class ContentEncoder(nn.Module):
-    """Image -> content code: 7x7 conv, stride-2 4x4 convs (width doubling up to a cap), residual blocks."""
+    """Image -> content code: 7x7 conv, stride-2 4x4 convs (width doubling up to a cap), residual blocks.
+
+    UNIT's and MUNIT's content encoder; FUNIT's is the same with no cap (``max_num_filters=None``).
+
+    Example:
+        >>> ContentEncoder(2, 1, 3, 4, None, "instance", "", False)(torch.zeros(1, 3, 32, 32)).shape
+        torch.Size([1, 16, 8, 8])
+    """
 
     def __init__(self, num_downsamples: int, num_res_blocks: int, image_channels: int, num_filters: int,
-                 max_num_filters: int, norm: str, weight_norm: str, pre_activation: bool,
+                 max_num_filters: int | None, norm: str, weight_norm: str, pre_activation: bool,
                  padding_mode: str = "reflect"):
         super().__init__()
+        if max_num_filters is None:
+            max_num_filters = num_filters * 2 ** num_downsamples
         conv = dict(padding_mode=padding_mode, norm=norm, weight_norm=weight_norm, activation="relu")
         layers: list[nn.Module] = [ConvBlock(image_channels, num_filters, 7, 1, 3, **conv)]
         for _ in range(num_downsamples):
@@ -82,27 +91,44 @@ class ContentEncoder(nn.Module):
         return self.model(x)
 
 
-class _Decoder(nn.Module):
-    """Content code -> image: residual blocks, (x2 nearest + 5x5 conv) per down-sampling, 7x7 output conv."""
+class ContentDecoder(nn.Module):
+    """Content code -> image: residual blocks, (x2 nearest + 5x5 conv) per up-sampling, 7x7 output conv.
 
-    def __init__(self, cfg: UNITConfig, num_filters: int, padding_mode: str = "reflect"):
+    ``conv`` holds the blocks' normalisation (plain for UNIT; ``norm="adaptive"`` for MUNIT, whose
+    forward then takes the conditioning vector as ``style``).
+
+    Example:
+        >>> ContentDecoder(1, 2, 8, 3, norm="instance")(torch.zeros(1, 8, 8, 8)).shape
+        torch.Size([1, 3, 32, 32])
+    """
+
+    def __init__(
+        self,
+        num_res_blocks: int,            # residual blocks at the content resolution
+        num_upsamples: int,             # x2 up-samplings (each halves the width)
+        num_filters: int,               # width of the content code
+        image_channels: int,            # output image channels
+        output_activation: str = "",    # activation of the output layer ("" or "tanh")
+        pre_activation: bool = False,   # pre-activation residual blocks (NACNAC)
+        padding_mode: str = "reflect",  # padding of every conv
+        **conv: Any,                    # norm, norm_params, weight_norm of the hidden blocks
+    ):
         super().__init__()
-        conv = dict(padding_mode=padding_mode, norm=cfg.decoder_norm, weight_norm=cfg.weight_norm,
-                    activation="relu")
-        order = "NACNAC" if cfg.pre_activation else "CNACNA"
+        conv = dict(padding_mode=padding_mode, activation="relu", **conv)
+        order = "NACNAC" if pre_activation else "CNACNA"
         layers: list[nn.Module] = [ResBlock(num_filters, num_filters, order=order, **conv)
-                                   for _ in range(cfg.num_res_blocks)]
-        for _ in range(cfg.num_downsamples_content):
+                                   for _ in range(num_res_blocks)]
+        for _ in range(num_upsamples):
             layers += [nn.Upsample(scale_factor=2, mode="nearest"),
                        ConvBlock(num_filters, num_filters // 2, 5, 1, 2, **conv)]
             num_filters //= 2
-        layers.append(ConvBlock(num_filters, cfg.image_channels, 7, 1, 3, padding_mode=padding_mode,
-                                activation=cfg.output_activation))
+        layers.append(ConvBlock(num_filters, image_channels, 7, 1, 3, padding_mode=padding_mode,
+                                activation=output_activation))
         self.decoder = nn.ModuleList(layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
         for layer in self.decoder:
-            x = layer(x)
+            x = layer(x, style) if is_conditional(layer) else layer(x)
         return x
 
 
@@ -112,7 +138,9 @@ class _AutoEncoder(nn.Module):
         self.content_encoder = ContentEncoder(cfg.num_downsamples_content, cfg.num_res_blocks, cfg.image_channels,
                                               cfg.num_filters, cfg.max_num_filters, cfg.content_norm,
                                               cfg.weight_norm, cfg.pre_activation)
-        self.decoder = _Decoder(cfg, self.content_encoder.output_dim)
+        self.decoder = ContentDecoder(cfg.num_res_blocks, cfg.num_downsamples_content,
+                                      self.content_encoder.output_dim, cfg.image_channels, cfg.output_activation,
+                                      cfg.pre_activation, norm=cfg.decoder_norm, weight_norm=cfg.weight_norm)
 
 
 @register_model("unit", UNITConfig)
@@ -129,15 +157,9 @@ class UNIT(nn.Module):
         self.autoencoder_a = _AutoEncoder(config)
         self.autoencoder_b = _AutoEncoder(config)
 
-    def _check(self, images: torch.Tensor) -> None:
-        assert_shape(images, [None, self.config.image_channels, None, None], "images")
-        m = 2 ** self.config.num_downsamples_content
-        if images.shape[2] % m or images.shape[3] % m:
-            raise VidsynthError(f"UNIT input size must be a multiple of {m}, found "
-                                f"{images.shape[2]}x{images.shape[3]}; resize or pad the frames")
-
     def forward(self, images: torch.Tensor, a2b: bool = True) -> torch.Tensor:
-        self._check(images)
+        assert_shape(images, [None, self.config.image_channels, None, None], "images")
+        check_size_multiple(images, 2 ** self.config.num_downsamples_content, "UNIT")
         src, dst = (self.autoencoder_a, self.autoencoder_b) if a2b else (self.autoencoder_b, self.autoencoder_a)
         return dst.decoder(src.content_encoder(images))
 
