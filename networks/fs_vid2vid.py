@@ -589,6 +589,13 @@ class FewShotVid2VidGenerator(nn.Module):
         return flows, masks, warped, cond
 
     # ---- streaming -------------------------------------------------------------------------------
+    def conditions_spec(self) -> dict[str, tuple]:
+        """What ``step`` takes per frame (and ``encode_references`` per stream): name -> shape."""
+        cfg = self.config
+        h, w = cfg.output_size
+        return {"label": (cfg.label_channels, h, w), "ref_images": (cfg.few_shot_K, cfg.image_channels, h, w),
+                "ref_labels": (cfg.few_shot_K, cfg.label_channels, h, w)}
+
     def initial_state(self, references: ReferenceEncoding | None = None) -> FewShotVid2VidState:
         """A stream's state: give the encoded references (``encode_references``)."""
         return FewShotVid2VidState(references=references)

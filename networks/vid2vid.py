@@ -304,6 +304,11 @@ class Vid2VidGenerator(nn.Module):
         return {"image": image, "flow": flow, "occlusion_mask": mask, "warped_image": warped}
 
     # ---- streaming -------------------------------------------------------------------------------
+    def conditions_spec(self) -> dict[str, tuple]:
+        """What ``step`` takes per frame: name -> shape ([N, ...], N any), for the generator stage."""
+        h, w = self.config.output_size
+        return {"label": (self.config.label_channels, h, w)}
+
     def initial_state(self) -> Vid2VidState:
         """The state at the start of a stream (and after a discontinuity)."""
         return Vid2VidState()

@@ -150,6 +150,11 @@ class WCVid2VidGenerator(Vid2VidGenerator):
         out["source"] = "video"
         return out
 
+    def conditions_spec(self) -> dict[str, tuple]:
+        spec = super().conditions_spec()
+        spec["guidance"] = (GUIDANCE_CHANNELS,) + spec["label"][1:]  # optional
+        return spec
+
     def initial_state(self, single_image_z: torch.Tensor | None = None) -> WCVid2VidState:
         """A fresh stream; the single-image model's code is drawn here unless given."""
         if self.single_image_model is not None and single_image_z is None:

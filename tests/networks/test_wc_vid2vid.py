@@ -97,3 +97,7 @@ def test_single_image_model_makes_first_frames():
         sources.append(out["source"])
         assert out["image"].shape == (1, 3, 32, 64)
     assert sources == ["single_image", "single_image", "video"]
+
+
+def test_conditions_spec(model):
+    assert model.conditions_spec() == {"label": (4, 32, 64), "guidance": (4, 32, 64)}
