@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from vidsynth.errors import VidsynthError, require
+from vidsynth.streams.frame import Frame
+
+from ..stage import Stage
 
 
 def rgb_image(frame, stage: str) -> np.ndarray:
@@ -43,3 +46,43 @@ def landmark_array(landmark_list, with_visibility: bool = False) -> np.ndarray |
     if with_visibility:
         return np.array([[p.x, p.y, p.visibility] for p in lms], np.float64)
     return np.array([[p.x, p.y] for p in lms], np.float64)
+
+
+class MediaPipeStage(Stage):
+    """A stage around one MediaPipe solution: built on ``open()`` (or the first frame), closed on ``close()``.
+
+    A subclass says what the solution is for (``purpose``, named when mediapipe is missing), builds it in
+    :meth:`build`, and turns each frame's result into a condition in :meth:`process`, which gets the image
+    and the result from :meth:`run_solution`. Tracking solutions start over on a discontinuity.
+    """
+
+    purpose = "MediaPipe"  # what the solution is for, in the missing-mediapipe message
+    tracks = True          # the solution tracks between frames: reset it on a discontinuity
+
+    def __init__(self, config):
+        self.config = config
+        self._solution = None
+
+    def build(self, solutions):
+        """The MediaPipe solution object, from ``mediapipe.solutions``."""
+        raise NotImplementedError
+
+    def open(self) -> None:
+        if self._solution is None:
+            self._solution = self.build(mediapipe_solutions(self.purpose))
+
+    def run_solution(self, frame: Frame):
+        """(the frame's RGB image, the solution's result on it); opens the solution on first use."""
+        if self._solution is None:
+            self.open()
+        image = rgb_image(frame, self.name)
+        return image, self._solution.process(image)
+
+    def reset(self) -> None:
+        if self.tracks and self._solution is not None:
+            self._solution.reset()
+
+    def close(self) -> None:
+        if self._solution is not None:
+            self._solution.close()
+            self._solution = None

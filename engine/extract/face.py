@@ -8,8 +8,7 @@ import numpy as np
 
 from vidsynth.streams.frame import Frame
 
-from ..stage import Stage
-from ._common import landmark_array, mediapipe_solutions, rgb_image
+from ._common import MediaPipeStage, landmark_array
 from .keypoints import FaceLandmarks, dlib68_from_mesh
 
 
@@ -32,7 +31,7 @@ def face_from_mesh_result(result, width: int, height: int) -> FaceLandmarks:
     return FaceLandmarks(dlib68_from_mesh(mesh, width, height))
 
 
-class FaceExtractor(Stage):
+class FaceExtractor(MediaPipeStage):
     """Writes ``frame.conditions['face']``: :class:`FaceLandmarks` (dlib 68 points, pixels).
 
     >>> stage = FaceExtractor(static_image_mode=True)  # doctest: +SKIP
@@ -40,16 +39,14 @@ class FaceExtractor(Stage):
     (68, 2)
     """
 
-    def __init__(self, config: FaceExtractorConfig | None = None, **overrides):
-        self.config = config or FaceExtractorConfig(**overrides)
-        self._solution = None
+    purpose = "face landmark extraction"
 
-    def open(self) -> None:
-        if self._solution is not None:
-            return
-        sol = mediapipe_solutions("face landmark extraction")
+    def __init__(self, config: FaceExtractorConfig | None = None, **overrides):
+        super().__init__(config or FaceExtractorConfig(**overrides))
+
+    def build(self, solutions):
         c = self.config
-        self._solution = sol.face_mesh.FaceMesh(
+        return solutions.face_mesh.FaceMesh(
             static_image_mode=c.static_image_mode,
             max_num_faces=c.max_num_faces,
             refine_landmarks=c.refine_landmarks,
@@ -58,18 +55,7 @@ class FaceExtractor(Stage):
         )
 
     def process(self, frame: Frame) -> Frame:
-        if self._solution is None:
-            self.open()
-        image = rgb_image(frame, self.name)
+        image, result = self.run_solution(frame)
         h, w = image.shape[:2]
-        frame.conditions[self.config.key] = face_from_mesh_result(self._solution.process(image), w, h)
+        frame.conditions[self.config.key] = face_from_mesh_result(result, w, h)
         return frame
-
-    def reset(self) -> None:
-        if self._solution is not None:
-            self._solution.reset()
-
-    def close(self) -> None:
-        if self._solution is not None:
-            self._solution.close()
-            self._solution = None

@@ -8,8 +8,7 @@ import numpy as np
 
 from vidsynth.streams.frame import Frame
 
-from ..stage import Stage
-from ._common import mediapipe_solutions, rgb_image
+from ._common import MediaPipeStage
 
 
 @dataclass
@@ -33,30 +32,23 @@ def binarize_mask(probability: np.ndarray, threshold: float = 0.5) -> np.ndarray
     return np.where(np.asarray(probability) > threshold, 255, 0).astype(np.uint8)
 
 
-class PersonMaskExtractor(Stage):
+class PersonMaskExtractor(MediaPipeStage):
     """Writes ``frame.conditions['person_mask']``: H×W uint8 (0/255), or float32 in [0, 1] when ``soft``."""
 
-    def __init__(self, config: PersonMaskExtractorConfig | None = None, **overrides):
-        self.config = config or PersonMaskExtractorConfig(**overrides)
-        self._solution = None
+    purpose = "person segmentation"
+    tracks = False
 
-    def open(self) -> None:
-        if self._solution is None:
-            sol = mediapipe_solutions("person segmentation")
-            self._solution = sol.selfie_segmentation.SelfieSegmentation(model_selection=self.config.model_selection)
+    def __init__(self, config: PersonMaskExtractorConfig | None = None, **overrides):
+        super().__init__(config or PersonMaskExtractorConfig(**overrides))
+
+    def build(self, solutions):
+        return solutions.selfie_segmentation.SelfieSegmentation(model_selection=self.config.model_selection)
 
     def process(self, frame: Frame) -> Frame:
-        if self._solution is None:
-            self.open()
-        image = rgb_image(frame, self.name)
-        prob = self._solution.process(image).segmentation_mask
+        image, result = self.run_solution(frame)
+        prob = result.segmentation_mask
         if prob is None:
             prob = np.zeros(image.shape[:2], np.float32)
         prob = np.asarray(prob, np.float32)
         frame.conditions[self.config.key] = prob if self.config.soft else binarize_mask(prob, self.config.threshold)
         return frame
-
-    def close(self) -> None:
-        if self._solution is not None:
-            self._solution.close()
-            self._solution = None

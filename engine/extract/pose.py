@@ -8,8 +8,7 @@ from pathlib import Path
 from vidsynth.errors import VidsynthError
 from vidsynth.streams.frame import Frame
 
-from ..stage import Stage
-from ._common import landmark_array, mediapipe_solutions, rgb_image
+from ._common import MediaPipeStage, landmark_array
 from .keypoints import PoseKeypoints, body25_from_mediapipe, hand21_from_mediapipe, openpose_face70_from_mesh
 
 
@@ -64,7 +63,7 @@ def _check_pose_model_present(model_complexity: int) -> None:
         )
 
 
-class PoseExtractor(Stage):
+class PoseExtractor(MediaPipeStage):
     """Writes ``frame.conditions['pose']``: a :class:`PoseKeypoints` in the frame's pixels.
 
     A frame without a person gets an empty record (every confidence 0). On a discontinuity the
@@ -75,17 +74,15 @@ class PoseExtractor(Stage):
     >>> stage.open(); frame = stage(frame); frame.conditions["pose"].body[1]  # neck  # doctest: +SKIP
     """
 
-    def __init__(self, config: PoseExtractorConfig | None = None, **overrides):
-        self.config = config or PoseExtractorConfig(**overrides)
-        self._solution = None
+    purpose = "pose extraction"
 
-    def open(self) -> None:
-        if self._solution is not None:
-            return
-        sol = mediapipe_solutions("pose extraction")
+    def __init__(self, config: PoseExtractorConfig | None = None, **overrides):
+        super().__init__(config or PoseExtractorConfig(**overrides))
+
+    def build(self, solutions):
         c = self.config
         _check_pose_model_present(c.model_complexity)
-        self._solution = sol.holistic.Holistic(
+        return solutions.holistic.Holistic(
             static_image_mode=c.static_image_mode,
             model_complexity=c.model_complexity,
             refine_face_landmarks=c.refine_face_landmarks,
@@ -94,20 +91,7 @@ class PoseExtractor(Stage):
         )
 
     def process(self, frame: Frame) -> Frame:
-        if self._solution is None:
-            self.open()
-        image = rgb_image(frame, self.name)
+        image, result = self.run_solution(frame)
         h, w = image.shape[:2]
-        frame.conditions[self.config.key] = pose_from_holistic(self._solution.process(image), w, h,
-                                                             self.config.min_visibility)
+        frame.conditions[self.config.key] = pose_from_holistic(result, w, h, self.config.min_visibility)
         return frame
-
-    def reset(self) -> None:
-        if self._solution is not None:
-            self._solution.reset()
-
-    def close(self) -> None:
-        if self._solution is not None:
-            self._solution.close()
-            self._solution = None
-
