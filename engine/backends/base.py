@@ -135,6 +135,12 @@ def shape_signature(inputs: Mapping[str, torch.Tensor]) -> tuple[tuple[str, tupl
     return tuple((k, tuple(v.shape), str(v.dtype).replace("torch.", "")) for k, v in inputs.items())
 
 
+def float32_inputs(inputs: Mapping[str, torch.Tensor]) -> TensorDict:
+    """Floating inputs as float32 (fixed-shape graphs are keyed by fp32 inputs; their own precision is
+    part of the key)."""
+    return {k: (v.float() if v.is_floating_point() and v.dtype != torch.float32 else v) for k, v in inputs.items()}
+
+
 def float32_outputs(outputs: Mapping[str, torch.Tensor], device: torch.device) -> TensorDict:
     """Floating outputs as float32 on ``device``; integer outputs only moved."""
     result = {}

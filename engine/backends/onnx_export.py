@@ -38,6 +38,31 @@ class _PositionalOutputs(nn.Module):
         return tuple(out[k] for k in self.output_names)
 
 
+def graph_cache_key(
+    kind: str,
+    fingerprint: str,
+    inputs: Mapping[str, torch.Tensor],
+    precision: str,
+    opset: int = DEFAULT_OPSET,
+    output_names: Sequence[str] | None = None,
+    **extra: object,
+) -> str:
+    """The file name stem of a cached graph or engine of ``kind``: module hash, input names/shapes/dtypes,
+    precision, opset, output names, torch version, and the ``extra`` parts that also decide it."""
+    return cache_key(
+        {
+            "kind": kind,
+            "module": fingerprint,
+            "inputs": shape_signature(inputs),
+            "precision": precision,
+            "opset": opset,
+            "output_names": list(output_names) if output_names else None,
+            "torch": torch.__version__.split("+")[0],
+            **extra,
+        }
+    )
+
+
 def onnx_cache_key(
     fingerprint: str,
     inputs: Mapping[str, torch.Tensor],
@@ -45,18 +70,8 @@ def onnx_cache_key(
     opset: int = DEFAULT_OPSET,
     output_names: Sequence[str] | None = None,
 ) -> str:
-    """The file name stem of an exported graph: module hash, input names/shapes/dtypes, precision, opset."""
-    return cache_key(
-        {
-            "kind": "onnx",
-            "module": fingerprint,
-            "inputs": shape_signature(inputs),
-            "precision": precision,
-            "opset": opset,
-            "output_names": list(output_names) if output_names else None,
-            "torch": torch.__version__.split("+")[0],
-        }
-    )
+    """The file name stem of an exported graph (see :func:`graph_cache_key`)."""
+    return graph_cache_key("onnx", fingerprint, inputs, precision, opset, output_names)
 
 
 def export_onnx(

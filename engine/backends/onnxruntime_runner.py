@@ -11,7 +11,7 @@ from torch import nn
 
 from vidsynth.errors import MissingDependency, VidsynthError, require
 
-from .base import Runner, TensorDict, shape_signature
+from .base import Runner, TensorDict, float32_inputs, float32_outputs, shape_signature
 from .cache import module_fingerprint, resolve_cache_dir
 from .errors import BackendUnavailable
 from .onnx_export import DEFAULT_OPSET, export_onnx, onnx_cache_key
@@ -86,7 +86,7 @@ class OnnxRunner(Runner):
         self.onnx_path: Path | None = None
         self._float_dtype = np.float16 if precision == "fp16" else np.float32
         super().__init__(list(example_inputs), [], device, precision)
-        session = self._session_for(_float32_inputs(example_inputs))
+        session = self._session_for(float32_inputs(example_inputs))
         self.output_names = tuple(o.name for o in session.get_outputs())
 
     def graph_path(self, inputs: Mapping[str, torch.Tensor]) -> Path:
@@ -123,7 +123,7 @@ class OnnxRunner(Runner):
         return session
 
     def run(self, inputs: TensorDict) -> TensorDict:
-        inputs = _float32_inputs(inputs)
+        inputs = float32_inputs(inputs)
         session = self._session_for(inputs)
         feed = {}
         for key, value in inputs.items():
@@ -138,13 +138,7 @@ class OnnxRunner(Runner):
                 f"ONNX Runtime failed on inputs {list(shape_signature(inputs))} ({type(exc).__name__}: "
                 f"{str(exc)[:300]}); check the input shapes and dtypes, or use backend='eager'"
             ) from exc
-        out = {}
-        for name, array in zip(self.output_names, arrays):
-            t = torch.from_numpy(array)
-            if t.is_floating_point() and t.dtype != torch.float32:
-                t = t.float()
-            out[name] = t.to(self.device) if self.device.type != "cpu" else t
-        return out
+        return float32_outputs({name: torch.from_numpy(a) for name, a in zip(self.output_names, arrays)}, self.device)
 
     def configure_threads(self, threads: int) -> None:
         """ONNX Runtime's pool is per session: reopen the sessions (from the cached graphs) at the new size."""
@@ -159,11 +153,6 @@ class OnnxRunner(Runner):
     def describe(self) -> str:
         provider = self.providers[0] if isinstance(self.providers[0], str) else self.providers[0][0]
         return f"onnx ({provider}, {self.threads} threads) on {self.device} at {self.precision}"
-
-
-def _float32_inputs(inputs: Mapping[str, torch.Tensor]) -> TensorDict:
-    """Graphs are keyed by fp32 inputs; the precision of the graph itself is part of the key."""
-    return {k: (v.float() if v.is_floating_point() and v.dtype != torch.float32 else v) for k, v in inputs.items()}
 
 
 def onnxruntime_status() -> tuple[bool, str]:

@@ -16,10 +16,10 @@ from torch import nn
 
 from vidsynth.errors import require
 
-from .base import Runner, TensorDict, shape_signature
-from .cache import atomic_write_bytes, cache_key, module_fingerprint, resolve_cache_dir
+from .base import Runner, TensorDict, float32_inputs, float32_outputs, shape_signature
+from .cache import atomic_write_bytes, module_fingerprint, resolve_cache_dir
 from .errors import BackendUnavailable
-from .onnx_export import DEFAULT_OPSET, export_onnx, onnx_cache_key
+from .onnx_export import DEFAULT_OPSET, export_onnx, graph_cache_key, onnx_cache_key
 
 WORKSPACE_BYTES = 1 << 30
 MAX_ENGINES = 4
@@ -60,19 +60,8 @@ def tensorrt_cache_key(
     >>> k != tensorrt_cache_key("abc", {"x": torch.zeros(1, 3, 8, 8)}, "fp16", "NVIDIA A100", "10.3.0")
     True
     """
-    return cache_key(
-        {
-            "kind": "tensorrt",
-            "module": fingerprint,
-            "inputs": shape_signature(inputs),
-            "precision": precision,
-            "gpu": gpu_name,
-            "tensorrt": tensorrt_version,
-            "opset": opset,
-            "output_names": list(output_names) if output_names else None,
-            "torch": torch.__version__.split("+")[0],
-        }
-    )
+    return graph_cache_key("tensorrt", fingerprint, inputs, precision, opset, output_names, gpu=gpu_name,
+                           tensorrt=tensorrt_version)
 
 
 def export_for_tensorrt(
@@ -151,7 +140,7 @@ class TensorRTRunner(Runner):
         self._engines: dict[tuple, tuple] = {}
         self._runtimes: dict[tuple, object] = {}
         super().__init__(list(example_inputs), [], device, precision)
-        _, _, outputs = self._engine_for(_float32(example_inputs))
+        _, _, outputs = self._engine_for(float32_inputs(example_inputs))
         self.output_names = tuple(outputs)
 
     def engine_path(self, inputs: Mapping[str, torch.Tensor]) -> Path:
@@ -219,7 +208,7 @@ class TensorRTRunner(Runner):
         return bytes(serialized)
 
     def run(self, inputs: TensorDict) -> TensorDict:
-        inputs = _float32(inputs)
+        inputs = float32_inputs(inputs)
         engine, context, outputs = self._engine_for(inputs)
         stream = torch.cuda.current_stream(self.device)
         bound = {}
@@ -237,7 +226,7 @@ class TensorRTRunner(Runner):
         if not context.execute_async_v3(stream.cuda_stream):
             raise BackendUnavailable(f"TensorRT failed to run on inputs {list(shape_signature(inputs))}")
         stream.synchronize()
-        return {k: (v.float() if v.is_floating_point() else v) for k, v in result.items()}
+        return float32_outputs(result, self.device)
 
     def close(self) -> None:
         self._engines.clear()
@@ -245,10 +234,6 @@ class TensorRTRunner(Runner):
 
     def describe(self) -> str:
         return f"tensorrt {self.trt.__version__} on {self.gpu_name} at {self.precision}"
-
-
-def _float32(inputs: Mapping[str, torch.Tensor]) -> TensorDict:
-    return {k: (v.float() if v.is_floating_point() and v.dtype != torch.float32 else v) for k, v in inputs.items()}
 
 
 def _torch_dtype(trt, dtype) -> torch.dtype:
