@@ -33,6 +33,9 @@ from .unproject import as_tensor, unproject_depth
 from .world import PointWorld, WorldConfig
 
 _NO_HIT = torch.iinfo(torch.int64).max
+_LOW32 = 0xFFFFFFFF
+# above every packed key of a finite positive depth (float32 bits <= 0x7F7FFFFF in the high half)
+_EMPTY_HIGH = 0x7FFFFFFF << 32
 
 
 @dataclass
@@ -44,6 +47,19 @@ class GuidanceConfig:
     far: float = float("inf")  # metres: farther points are ignored
 
 
+def _nearest_per_pixel(pix: torch.Tensor, z: torch.Tensor, ids: torch.Tensor, pixels: int, empty_id: int) -> torch.Tensor:
+    """One ``scatter_reduce(amin)`` z-test: for flat pixel indices ``pix`` of points with depths ``z``
+    (> 0) and ids ``ids`` (< 2^32), the id of the nearest point per pixel (``empty_id`` where none).
+
+    The key packs the float32 depth bits (high half; positive floats order like their bits) and the
+    id (low half, breaks ties towards the smaller id), so the smallest key is the nearest point.
+    """
+    packed = z.to(torch.float32).view(torch.int32).to(torch.int64).bitwise_left_shift_(32).bitwise_or_(ids)
+    buf = torch.full((pixels,), _EMPTY_HIGH | empty_id, dtype=torch.int64, device=pix.device)
+    buf.scatter_reduce_(0, pix, packed, reduce="amin")
+    return buf.bitwise_and_(_LOW32)
+
+
 def zbuffer(uv: torch.Tensor, z: torch.Tensor, height: int, width: int, splat: int = 1) -> torch.Tensor:
     """Index of the nearest point per pixel (-1 where none) for points at sub-pixel ``uv`` and depth ``z``
     (all > 0). Returns a flat [H·W] int64 tensor."""
@@ -52,29 +68,45 @@ def zbuffer(uv: torch.Tensor, z: torch.Tensor, height: int, width: int, splat: i
         raise VidsynthError(f"guidance: expected fewer than 2^31 points, found {n}; lower the world capacity")
     u = torch.round(uv[:, 0]).to(torch.int64)
     v = torch.round(uv[:, 1]).to(torch.int64)
-    # float32 bits of a positive depth are ordered like the depth; the point index breaks ties
-    packed = (z.to(torch.float32).view(torch.int32).to(torch.int64) << 32) | torch.arange(n, device=uv.device)
+    ids = torch.arange(n, device=uv.device)
     if splat > 1:
         lo = -((splat - 1) // 2)
         offs = torch.arange(lo, lo + splat, device=uv.device)
         du, dv = torch.meshgrid(offs, offs, indexing="xy")
         u = (u[:, None] + du.reshape(1, -1)).reshape(-1)
         v = (v[:, None] + dv.reshape(1, -1)).reshape(-1)
-        packed = packed[:, None].expand(n, splat * splat).reshape(-1)
-    inside = (u >= 0) & (u < width) & (v >= 0) & (v < height)
+        ids = ids[:, None].expand(n, splat * splat).reshape(-1)
+        z = z[:, None].expand(n, splat * splat).reshape(-1)
+    inside = torch.nonzero((u >= 0) & (u < width) & (v >= 0) & (v < height)).squeeze(1)
     pix = v[inside] * width + u[inside]
-    buf = torch.full((height * width,), _NO_HIT, dtype=torch.int64, device=uv.device)
-    buf.scatter_reduce_(0, pix, packed[inside], reduce="amin")
-    return torch.where(buf == _NO_HIT, torch.full_like(buf, -1), buf & 0xFFFFFFFF)
+    index = _nearest_per_pixel(pix, z[inside], ids[inside], height * width, n)
+    return index.masked_fill_(index == n, -1)
+
+
+def _guidance_from_ids(ids: torch.Tensor, colours: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Per-pixel point ids (``len(colours)`` = none) → [1,4,H,W] guidance.
+
+    The colours are gathered as one int32 per point from a table whose extra last row is black, and
+    black is exactly -1 after the [-1,1] scaling: empty pixels need no masking pass.
+    """
+    m = colours.shape[0]
+    table = torch.empty(m + 1, 4, dtype=torch.uint8, device=colours.device)
+    table[:m, :3] = colours
+    table[:, 3] = 0
+    table[m] = 0
+    rgba = table.view(torch.int32).squeeze(1).index_select(0, ids).view(torch.uint8).view(-1, 4)
+    out = torch.empty(1, 4, height, width, dtype=torch.float32, device=ids.device)
+    rgb = out[0, :3].view(3, height * width)
+    rgb.copy_(rgba[:, :3].T)
+    rgb.div_(127.5).sub_(1.0)
+    torch.ne(ids, m, out=out[0, 3].view(-1))
+    return out
 
 
 def to_guidance(index: torch.Tensor, colours: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Per-pixel point index (-1 = none) + uint8 colours → [1,4,H,W] guidance (RGB in [-1,1], mask)."""
-    valid = index >= 0
-    rgb = torch.full((height * width, 3), -1.0, dtype=torch.float32, device=index.device)
-    rgb[valid] = colours[index[valid]].to(torch.float32) / 127.5 - 1.0
-    out = torch.cat([rgb.T.reshape(3, height, width), valid.to(torch.float32).reshape(1, height, width)], 0)
-    return out[None]
+    ids = torch.where(index >= 0, index, torch.full_like(index, colours.shape[0]))
+    return _guidance_from_ids(ids, colours, height, width)
 
 
 class GuidanceRenderer:
@@ -100,19 +132,40 @@ class GuidanceRenderer:
             K = K.scaled(size[1], size[0])
         H, W = K.height, K.width
         pts = as_tensor(points, torch.float32)
-        cam = pts
-        if pose is not None:
+        cols = as_tensor(colours, torch.uint8, pts.device)
+        m = pts.shape[0]
+        if m >= 1 << 31:
+            raise VidsynthError(f"guidance: expected fewer than 2^31 points, found {m}; lower the world capacity")
+        # camera coordinates as three contiguous rows (R^T p - R^T t): [N,3] arithmetic with its
+        # inner size of 3 is several times slower on CPU than one matrix product and row operations
+        if pose is None:
+            cam = pts.T.contiguous()
+        else:
             P = as_tensor(pose, torch.float32, pts.device)
-            cam = (pts - P[:3, 3]) @ P[:3, :3]  # R^T (p - t) for row vectors
-        z = cam[:, 2]
+            Rt = P[:3, :3].T
+            cam = torch.mm(Rt, pts.T)
+            cam.sub_((Rt @ P[:3, 3])[:, None])
+        x, y, z = cam[0], cam[1], cam[2]
+        u = x.mul_(K.fx).div_(z).add_(K.cx).round_()
+        v = y.mul_(K.fy).div_(z).add_(K.cy).round_()
+        # cull before scattering: only points in front of the camera and on (or, with splats, near) the image
+        r = (self.config.splat - 1) // 2
+        r_hi = self.config.splat - 1 - r
         keep = (z > self.config.near) & (z < self.config.far)
+        keep &= (u >= -r_hi) & (u <= W - 1 + r) & (v >= -r_hi) & (v <= H - 1 + r)
         sel = torch.nonzero(keep).squeeze(1)
-        cam, z = cam[sel], z[sel]
-        uv = torch.stack([K.fx * cam[:, 0] / z + K.cx, K.fy * cam[:, 1] / z + K.cy], 1)
-        index = zbuffer(uv, z, H, W, self.config.splat)
-        if sel.numel():
-            index = torch.where(index >= 0, sel[index.clamp(min=0)], index)
-        return to_guidance(index, as_tensor(colours, torch.uint8, pts.device), H, W)
+        if self.config.splat == 1:
+            us, vs = u.index_select(0, sel), v.index_select(0, sel)
+            if H * W < 1 << 24:  # the flat index is exact in float32
+                pix = vs.mul_(W).add_(us).to(torch.int64)
+            else:
+                pix = vs.to(torch.int64).mul_(W).add_(us.to(torch.int64))
+            ids = _nearest_per_pixel(pix, z.index_select(0, sel), sel, H * W, m)
+        else:
+            uv = torch.stack([u.index_select(0, sel), v.index_select(0, sel)], 1)
+            index = zbuffer(uv, z.index_select(0, sel), H, W, self.config.splat)
+            ids = torch.where(index >= 0, sel[index.clamp(min=0)], torch.full_like(index, m))
+        return _guidance_from_ids(ids, cols, H, W)
 
     def render_world(self, world: PointWorld, camera: Camera, size: tuple[int, int] | None = None) -> torch.Tensor:
         xyz, rgb = world.coloured_points()
