@@ -37,13 +37,13 @@ from vidsynth.training.datasets import read_flow, read_id_map, read_image  # noq
 from vidsynth.training.launch import run  # noqa: E402
 from vidsynth.training.synthetic_data import write_street_dataset  # noqa: E402
 
-TRAIN_STARTS = [float(s) for s in np.arange(0.0, 160.0, 16.0)]   # 10 sequences along the loop
-HELD_OUT_STARTS = [8.0, 56.0, 104.0, 152.0]                        # between them: never seen in training
+TRAIN_STARTS = [float(s) for s in np.arange(0.0, 160.0, 8.0)]    # 20 sequences along the loop (8 m apart)
+HELD_OUT_STARTS = [4.0, 44.0, 84.0, 124.0]                         # between them: places never seen in training
 
 
 def bench_configs(size: int, spade_iters: int, vid_iters: int):
     """The shipped tiny configs with the benchmark's loss weights (the same image losses for both)."""
-    common = {"gan": 1.0, "feature_matching": 10.0, "l1": 10.0, "perceptual": 0.0}
+    common = {"gan": 1.0, "feature_matching": 10.0, "l1": 20.0, "perceptual": 0.0}
     spade = load_config("spade_tiny")
     spade.trainer.loss_weights = dict(common, kl=0.0)
     spade.trainer.max_iter = spade_iters
@@ -54,6 +54,8 @@ def bench_configs(size: int, spade_iters: int, vid_iters: int):
     vid.trainer.video.initial_frames = 2
     vid.trainer.video.double_every = max(1, vid_iters // 3)
     for cfg in (spade, vid):
+        for opt in (cfg.gen_opt, cfg.dis_opt):  # pix2pixHD's recipe: constant, then linearly to zero
+            opt.schedule.type, opt.schedule.start, opt.schedule.end = "linear", cfg.trainer.max_iter // 2, cfg.trainer.max_iter
         cfg.data.crop_size = [size, size]
         cfg.data.flip = False
         cfg.trainer.checkpoint_every = 100
@@ -144,9 +146,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="/tmp/vidsynth_bench_training")
     ap.add_argument("--size", type=int, default=64)
-    ap.add_argument("--frames", type=int, default=8, help="frames per sequence")
-    ap.add_argument("--spade-iters", type=int, default=500)
-    ap.add_argument("--vid2vid-iters", type=int, default=250)
+    ap.add_argument("--frames", type=int, default=6, help="frames per training sequence (held-out: 8)")
+    ap.add_argument("--spade-iters", type=int, default=800)
+    ap.add_argument("--vid2vid-iters", type=int, default=400)
+    ap.add_argument("--only", choices=["spade", "vid2vid"], default=None,
+                    help="train just this one (to train both at once in two processes, then --reuse to score)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--export", default=None, help="copy the two model files into this folder")
     ap.add_argument("--reuse", default=None, help="take finished runs (spade/, vid2vid/) from this earlier --out "
@@ -157,25 +161,35 @@ def main(argv=None) -> int:
         shutil.rmtree(args.out)
     t0 = time.time()
     train_dir, test_dir = os.path.join(args.out, "train"), os.path.join(args.out, "held_out")
-    write_street_dataset(train_dir, TRAIN_STARTS, args.frames, args.size)
-    write_street_dataset(test_dir, HELD_OUT_STARTS, args.frames, args.size)
+    if not (args.reuse and os.path.isdir(test_dir)):
+        write_street_dataset(train_dir, TRAIN_STARTS, args.frames, args.size)
+        write_street_dataset(test_dir, HELD_OUT_STARTS, 8, args.size)
     t_data = time.time() - t0
     train, held = load_sequences(train_dir), load_sequences(test_dir)
     spade_cfg, vid_cfg = bench_configs(args.size, args.spade_iters, args.vid2vid_iters)
 
     times = {}
 
-    def train(name, cfg):
+    def train_model(name, cfg):
         done = os.path.join(args.reuse or "", name, "model.safetensors")
         if args.reuse and os.path.isfile(done):
+            timing = os.path.join(args.reuse, name, "train_seconds.json")
+            if os.path.isfile(timing):
+                times.update(json.load(open(timing)))
             return {"model_file": done}
         t = time.time()
         result = run(cfg, train_dir, os.path.join(args.out, name), progress=False)
         times[f"{name}_train_s"] = time.time() - t
+        times[f"{name}_iterations"] = cfg.trainer.max_iter
+        with open(os.path.join(args.out, name, "train_seconds.json"), "w") as f:
+            json.dump({k: v for k, v in times.items() if k.startswith(name)}, f)
         return result
 
-    spade = train("spade", spade_cfg)
-    vid = train("vid2vid", vid_cfg)
+    spade = train_model("spade", spade_cfg) if args.only != "vid2vid" else None
+    vid = train_model("vid2vid", vid_cfg) if args.only != "spade" else None
+    if args.only:
+        print(json.dumps(times))
+        return 0
 
     real = [s["images"] for s in held]
     flows = [s["flow"] for s in held]

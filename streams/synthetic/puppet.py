@@ -76,6 +76,8 @@ class PuppetConfig:
     seed: int = 0                 # the dance (and the background tone)
     figure_height: float = 0.8    # the figure's height as a fraction of the image height
     tempo: float = 1.0            # speed of the dance (1 = about one move per second)
+    background_seed: int | None = None  # the backdrop's tone (None: drawn from ``seed``); fix it to give
+                                        # several dances one backdrop
 
     def validate(self) -> None:
         if not (8 <= self.width <= 8192 and 8 <= self.height <= 8192):
@@ -105,7 +107,10 @@ class PuppetWorld:
         self._freq = {n: rng.uniform(0.15, 0.9, 3) * self.config.tempo for n in names}
         self._phase = {n: rng.uniform(0, 2 * np.pi, 3) for n in names}
         self._weight = {n: rng.dirichlet(np.ones(3)) for n in names}
-        self._background = rng.uniform(0.2, 0.8, 3)
+        tone = rng.uniform(0.2, 0.8, 3)
+        if self.config.background_seed is not None:
+            tone = np.random.default_rng([self.config.background_seed, 7]).uniform(0.2, 0.8, 3)
+        self._background = tone
 
     def __len__(self) -> int:
         return self.config.frames
