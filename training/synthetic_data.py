@@ -98,12 +98,14 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--spacing", type=float, default=16.0, help="street: metres between sequence starts")
+    ap.add_argument("--background-seed", type=int, default=None, help="puppet: one backdrop for every dance")
     args = ap.parse_args(argv)
     if args.world == "street":
         write_street_dataset(args.out, [k * args.spacing for k in range(args.sequences)], args.frames, args.size,
                              seed=args.seed)
     else:
-        write_puppet_dataset(args.out, args.sequences, args.frames, args.size, seed=args.seed)
+        write_puppet_dataset(args.out, args.sequences, args.frames, args.size, seed=args.seed,
+                             background_seed=args.background_seed)
     print(f"wrote {args.sequences} {args.world} sequences of {args.frames} frames to {args.out}")
     return 0
 
