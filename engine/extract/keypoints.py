@@ -90,6 +90,22 @@ def _checked(a, n: int, what: str) -> np.ndarray:
     return a
 
 
+def _mapped(points: np.ndarray, scale: tuple[float, float], offset: tuple[float, float]) -> np.ndarray:
+    """(N, 3) points with x, y mapped by ``(p - offset) * scale``; missing points (confidence 0) stay at 0."""
+    out = points.copy()
+    valid = points[:, 2] > 0
+    out[:, 0] = np.where(valid, (points[:, 0] - offset[0]) * scale[0], 0)
+    out[:, 1] = np.where(valid, (points[:, 1] - offset[1]) * scale[1], 0)
+    return out
+
+
+def _crop_resize_map(box: tuple[int, int, int, int], size: tuple[int, int]):
+    """(scale, offset) that take points into ``image[y0:y1, x0:x1]`` resized to ``size = (H, W)``."""
+    y0, y1, x0, x1 = box
+    h, w = size
+    return (w / float(x1 - x0), h / float(y1 - y0)), (x0, y0)
+
+
 @dataclass
 class PoseKeypoints:
     """One person in OpenPose's layout: BODY_25, 70 face points, left and right 21-point hands.
@@ -136,20 +152,12 @@ class PoseKeypoints:
 
         A crop ``(y0, y1, x0, x1)`` resized to ``(H, W)`` is ``scale=(W/(x1-x0), H/(y1-y0)), offset=(x0, y0)``.
         """
-        arrays = []
-        for a in (self.body, self.hand_left, self.hand_right, self.face):
-            b = a.copy()
-            valid = b[:, 2] > 0
-            b[:, 0] = np.where(valid, (a[:, 0] - offset[0]) * scale[0], 0)
-            b[:, 1] = np.where(valid, (a[:, 1] - offset[1]) * scale[1], 0)
-            arrays.append(b)
-        return PoseKeypoints(*arrays)
+        return PoseKeypoints(*(_mapped(a, scale, offset)
+                               for a in (self.body, self.hand_left, self.hand_right, self.face)))
 
     def crop_resize(self, box: tuple[int, int, int, int], size: tuple[int, int]) -> "PoseKeypoints":
         """Points in the frame of ``image[y0:y1, x0:x1]`` resized to ``size = (H, W)``."""
-        y0, y1, x0, x1 = box
-        h, w = size
-        return self.transformed((w / float(x1 - x0), h / float(y1 - y0)), (x0, y0))
+        return self.transformed(*_crop_resize_map(box, size))
 
 
 @dataclass
@@ -180,16 +188,11 @@ class FaceLandmarks:
 
     def transformed(self, scale: tuple[float, float], offset: tuple[float, float]) -> "FaceLandmarks":
         """Points mapped by ``(p - offset) * scale``; see :meth:`PoseKeypoints.transformed`."""
-        p = self.points.copy()
-        valid = p[:, 2] > 0
-        p[:, 0] = np.where(valid, (self.points[:, 0] - offset[0]) * scale[0], 0)
-        p[:, 1] = np.where(valid, (self.points[:, 1] - offset[1]) * scale[1], 0)
-        return FaceLandmarks(p)
+        return FaceLandmarks(_mapped(self.points, scale, offset))
 
     def crop_resize(self, box: tuple[int, int, int, int], size: tuple[int, int]) -> "FaceLandmarks":
-        y0, y1, x0, x1 = box
-        h, w = size
-        return self.transformed((w / float(x1 - x0), h / float(y1 - y0)), (x0, y0))
+        """Points in the frame of ``image[y0:y1, x0:x1]`` resized to ``size = (H, W)``."""
+        return self.transformed(*_crop_resize_map(box, size))
 
 
 # --------------------------------------------------------------------------------------------------
