@@ -81,3 +81,29 @@ def even_size(width: int, height: int, what: str) -> None:
             f"expected an even frame size for {what} (H.264 yuv420p), found {width}×{height}; "
             "crop or resize the frames to even width and height, or write a lossless .mkv or PNG folder"
         )
+
+
+class OutputClock:
+    """A sink's pts: each frame's time counted from the first frame written, in the output time base, and
+    strictly increasing (a frame that does not advance past the previous one is moved one tick on).
+
+    >>> from vidsynth.streams.frame import Frame
+    >>> clock = OutputClock()
+    >>> [clock.pts(Frame(index=i, pts=p, time_base=Fraction(1, 30), image=None), Fraction(1, 90))
+    ...  for i, p in enumerate((30, 31, 31))]
+    [0, 3, 4]
+    """
+
+    def __init__(self):
+        self.start: Fraction | None = None   # seconds of the first frame
+        self.last: int | None = None         # the last pts given out
+
+    def pts(self, frame, time_base: Fraction) -> int:
+        seconds = Fraction(frame.pts) * as_fraction(frame.time_base)
+        if self.start is None:
+            self.start = seconds
+        pts = round((seconds - self.start) / time_base)
+        if self.last is not None and pts <= self.last:
+            pts = self.last + 1
+        self.last = pts
+        return pts

@@ -11,7 +11,7 @@ import numpy as np
 from vidsynth.errors import VidsynthError, require
 
 from .base import Sink, StreamInfo
-from .convert import as_fraction, as_numpy
+from .convert import OutputClock, as_fraction, as_numpy
 from .frame import Frame
 
 # (dtype, channels) of the first frame -> (PyAV input format, FFV1 pixel format)
@@ -40,8 +40,7 @@ class LosslessVideoSink(Sink):
         self._stream = None
         self._layout = None
         self._info: StreamInfo | None = None
-        self._offset: Fraction | None = None
-        self._last_pts: int | None = None
+        self._clock = OutputClock()
 
     def open(self, info: StreamInfo) -> None:
         self._av = require("av", "writing lossless video")
@@ -71,7 +70,6 @@ class LosslessVideoSink(Sink):
         stream.codec_context.thread_count = self.threads
         stream.codec_context.options = {"level": "3", "slicecrc": "1"}
         self._stream = stream
-        self._offset = Fraction(frame.pts) * as_fraction(frame.time_base)
 
     def write(self, frame: Frame) -> None:
         image = as_numpy(frame.image)
@@ -89,14 +87,8 @@ class LosslessVideoSink(Sink):
                 f"{frame.index}"
             )
         vframe = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=LAYOUTS[self._layout][0])
-        time_base = self._stream.time_base
-        seconds = Fraction(frame.pts) * as_fraction(frame.time_base) - self._offset
-        pts = round(seconds / time_base)
-        if self._last_pts is not None and pts <= self._last_pts:
-            pts = self._last_pts + 1
-        self._last_pts = pts
-        vframe.pts = pts
-        vframe.time_base = time_base
+        vframe.pts = self._clock.pts(frame, self._stream.time_base)
+        vframe.time_base = self._stream.time_base
         vframe = vframe.reformat(format=LAYOUTS[self._layout][1])
         self._container.mux(self._stream.encode(vframe))
         self.frames_written += 1

@@ -10,7 +10,7 @@ from typing import Iterator
 from vidsynth.errors import VidsynthError, require
 
 from .base import Sink, Source, StreamInfo
-from .convert import as_fraction, as_rgb8, even_size
+from .convert import OutputClock, as_fraction, as_rgb8, even_size
 from .frame import Frame
 from .video_file import decoded_image
 
@@ -168,8 +168,7 @@ class UrlSink(Sink):
         self._info: StreamInfo | None = None
         self._container = None
         self._stream = None
-        self._offset: Fraction | None = None
-        self._last_pts: int | None = None
+        self._clock = OutputClock()
 
     def open(self, info: StreamInfo) -> None:
         self._av = require("av", "streaming to a URL")
@@ -202,7 +201,6 @@ class UrlSink(Sink):
         stream.codec_context.options = options
         stream.codec_context.thread_count = self.threads
         self._stream = stream
-        self._offset = Fraction(frame.pts) * as_fraction(frame.time_base)
 
     def write(self, frame: Frame) -> None:
         image = as_rgb8(frame.image, f"frame {frame.index} streamed to {self.url}")
@@ -211,11 +209,7 @@ class UrlSink(Sink):
         vframe = self._av.VideoFrame.from_ndarray(image, format="rgb24").reformat(
             format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG"
         )
-        pts = round((Fraction(frame.pts) * as_fraction(frame.time_base) - self._offset) / self._stream.time_base)
-        if self._last_pts is not None and pts <= self._last_pts:
-            pts = self._last_pts + 1
-        self._last_pts = pts
-        vframe.pts = pts
+        vframe.pts = self._clock.pts(frame, self._stream.time_base)
         vframe.time_base = self._stream.time_base
         try:
             self._container.mux(self._stream.encode(vframe))
