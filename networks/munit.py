@@ -25,7 +25,7 @@ from vidsynth.errors import VidsynthError
 
 from .layers import ConvBlock, LinearBlock, assert_shape, check_size_multiple
 from .registry import register_model
-from .unit import ContentDecoder, ContentEncoder
+from .unit import ContentDecoder, ContentEncoder, autoencoder_fields
 
 __all__ = ["MUNITConfig", "MUNIT", "StyleEncoder", "StyleMLP"]
 
@@ -55,25 +55,14 @@ class MUNITConfig:
     def from_imaginaire(cls, cfg: Mapping) -> "MUNITConfig":
         """From a parsed imaginaire YAML (``gen:``)."""
         gen = cfg["gen"]
-        if gen.get("apply_noise", False):
-            raise VidsynthError("MUNIT with apply_noise (noise injection) is not supported")
         return cls(
-            num_filters=gen.get("num_filters", 64),
-            max_num_filters=gen.get("max_num_filters", 256),
+            **autoencoder_fields(gen, "MUNIT"),
             num_filters_mlp=gen.get("num_filters_mlp", 256),
             latent_dim=gen.get("latent_dim", 8),
-            num_res_blocks=gen.get("num_res_blocks", 4),
             num_mlp_blocks=gen.get("num_mlp_blocks", 2),
             num_downsamples_style=gen.get("num_downsamples_style", 4),
-            num_downsamples_content=gen.get("num_downsamples_content", 2),
-            image_channels=gen.get("num_image_channels", 3),
-            content_norm=gen.get("content_norm_type", "instance"),
             style_norm=gen.get("style_norm_type", ""),
-            decoder_norm=gen.get("decoder_norm_type", "instance"),
             decoder_norm_affine=(gen.get("decoder_norm_params") or {}).get("affine", False),
-            weight_norm=gen.get("weight_norm_type", ""),
-            output_activation=gen.get("output_nonlinearity", ""),
-            pre_activation=gen.get("pre_act", False),
         )
 
 

@@ -44,21 +44,25 @@ class UNITConfig:
     @classmethod
     def from_imaginaire(cls, cfg: Mapping) -> "UNITConfig":
         """From a parsed imaginaire YAML (``gen:``)."""
-        gen = cfg["gen"]
-        if gen.get("apply_noise", False):
-            raise VidsynthError("UNIT with apply_noise (noise injection) is not supported")
-        return cls(
-            num_filters=gen.get("num_filters", 64),
-            max_num_filters=gen.get("max_num_filters", 256),
-            num_res_blocks=gen.get("num_res_blocks", 4),
-            num_downsamples_content=gen.get("num_downsamples_content", 2),
-            image_channels=gen.get("num_image_channels", 3),
-            content_norm=gen.get("content_norm_type", "instance"),
-            decoder_norm=gen.get("decoder_norm_type", "instance"),
-            weight_norm=gen.get("weight_norm_type", ""),
-            output_activation=gen.get("output_nonlinearity", ""),
-            pre_activation=gen.get("pre_act", False),
-        )
+        return cls(**autoencoder_fields(cfg["gen"], "UNIT"))
+
+
+def autoencoder_fields(gen: Mapping, model: str) -> dict:
+    """The content encoder and decoder fields UNIT and MUNIT read alike from imaginaire's ``gen:``."""
+    if gen.get("apply_noise", False):
+        raise VidsynthError(f"{model} with apply_noise (noise injection) is not supported")
+    return dict(
+        num_filters=gen.get("num_filters", 64),
+        max_num_filters=gen.get("max_num_filters", 256),
+        num_res_blocks=gen.get("num_res_blocks", 4),
+        num_downsamples_content=gen.get("num_downsamples_content", 2),
+        image_channels=gen.get("num_image_channels", 3),
+        content_norm=gen.get("content_norm_type", "instance"),
+        decoder_norm=gen.get("decoder_norm_type", "instance"),
+        weight_norm=gen.get("weight_norm_type", ""),
+        output_activation=gen.get("output_nonlinearity", ""),
+        pre_activation=gen.get("pre_act", False),
+    )
 
 
 class ContentEncoder(nn.Module):
