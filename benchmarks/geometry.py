@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 from dataclasses import replace
 
@@ -25,7 +26,44 @@ import numpy as np
 import torch
 
 
-def world_consistency(frames: int, width: int, height: int, voxel: float, capacity: int) -> dict:
+def _rss_bytes() -> tuple[int, int]:
+    """(current, peak) resident memory of this process."""
+    import resource
+
+    with open("/proc/self/statm") as f:
+        current = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return current, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _lap_frames(world, per_lap: int, cache_path: str | None, check: int = 3):
+    """One lap's (depth, image) frames, from ``cache_path`` (.npz) when it holds this lap, else rendered
+    (and saved there). Later laps are these frames: verified on ``check`` frames one lap on."""
+    cfg = world.config
+    tag = np.array([cfg.width, cfg.height, per_lap, cfg.seed])
+    if cache_path and os.path.isfile(cache_path):
+        with np.load(cache_path) as z:
+            if np.array_equal(z["tag"], tag):
+                return list(zip(z["depth"], z["image"])), {"lap_source": cache_path}
+    t0 = time.perf_counter()
+    frames = []
+    for k in range(per_lap):
+        view = world.render(world.camera(k))
+        frames.append((view["depth"], view["image"]))
+    render_s = time.perf_counter() - t0
+    same = []
+    for k in np.linspace(0, per_lap - 1, check).astype(int):
+        view = world.render(world.camera(int(k) + per_lap))
+        same.append(bool(np.array_equal(view["depth"], frames[k][0]) and np.array_equal(view["image"], frames[k][1])))
+    if not all(same):
+        raise RuntimeError("the loop is not periodic at this frame count: a later lap differs from the first")
+    if cache_path:
+        np.savez(cache_path, tag=tag, depth=np.stack([f[0] for f in frames]), image=np.stack([f[1] for f in frames]))
+    return frames, {"lap_render_s_per_frame": round(render_s / per_lap, 3),
+                    "later_lap_frames_bit_identical": f"{sum(same)}/{len(same)}"}
+
+
+def world_consistency(frames: int, width: int, height: int, voxel: float, capacity: int,
+                      report_every: int = 500, lap_cache: str | None = None) -> dict:
     from vidsynth.geometry.guidance import WorldGuidance
     from vidsynth.geometry.world import WorldConfig
     from vidsynth.streams.synthetic.street import StreetConfig, StreetWorld
@@ -34,34 +72,48 @@ def world_consistency(frames: int, width: int, height: int, voxel: float, capaci
     lap_m = StreetWorld(base).path.length
     per_lap = int(round(lap_m / base.speed))
     world = StreetWorld(replace(base, speed=lap_m / per_lap))  # a whole number of frames per lap
+    lap, lap_info = _lap_frames(world, per_lap, lap_cache)
+    cameras = [world.camera(k) for k in range(per_lap)]
+    masks = [torch.from_numpy(d > 0) for d, _ in lap]
+    print(json.dumps({"world_setup": {"frames_per_lap": per_lap, "lap_m": round(lap_m, 2), **lap_info}}), flush=True)
     wg = WorldGuidance(WorldConfig(voxel_size=voxel, capacity=capacity))
-    cache: list[tuple[np.ndarray, np.ndarray]] = []
-    coverage, peak = [], 0
+    coverage, peak, log = [], 0, []
     t0 = time.perf_counter()
     t_world = 0.0
     for i in range(frames):
         k = i % per_lap
-        if k >= len(cache):
-            view = world.render(world.camera(k))
-            cache.append((view["depth"], view["image"]))
-        depth, image = cache[k]
-        cam = world.camera(k)
+        depth, image = lap[k]
         t1 = time.perf_counter()
-        g = wg.guidance(depth, cam)
+        g = wg.guidance(depth, cameras[k])
         if i >= per_lap:  # a revisited view
-            coverage.append(float(g[0, 3][torch.from_numpy(depth > 0)].mean()))
+            coverage.append(float(g[0, 3][masks[k]].mean()))
         wg.update(image)  # the oracle generator: the true frame
         t_world += time.perf_counter() - t1
         peak = max(peak, wg.world.nbytes())
+        if (i + 1) % report_every == 0 or i + 1 == frames:
+            rss, rss_peak = _rss_bytes()
+            row = {"frame": i + 1, "points": len(wg.world), "evicted": wg.world.evicted,
+                   "world_MiB": round(wg.world.nbytes() / 2**20, 1), "world_MiB_peak": round(peak / 2**20, 1),
+                   "rss_MiB": round(rss / 2**20, 1), "rss_MiB_peak": round(rss_peak / 2**20, 1),
+                   "revisited_coverage_min": round(min(coverage), 4) if coverage else None,
+                   "revisited_coverage_mean": round(float(np.mean(coverage)), 4) if coverage else None,
+                   "seconds": round(time.perf_counter() - t0, 1)}
+            log.append(row)
+            print(json.dumps({"world_progress": row}), flush=True)
     elapsed = time.perf_counter() - t0
+    rss, rss_peak = _rss_bytes()
     return {"frames": frames, "size": f"{width}x{height}", "frames_per_lap": per_lap, "voxel_m": voxel,
             "capacity_points": capacity, "points": len(wg.world), "evicted": wg.world.evicted,
             "world_bytes_peak": peak, "world_GiB_peak": round(peak / 2**30, 3),
+            "rss_GiB_peak": round(rss_peak / 2**30, 3),
             "revisited_views": len(coverage),
             "revisited_coverage_min": round(min(coverage), 4) if coverage else None,
             "revisited_coverage_mean": round(float(np.mean(coverage)), 4) if coverage else None,
+            "revisited_views_below_60pct": int(sum(c < 0.6 for c in coverage)),
             "seconds_total": round(elapsed, 1), "seconds_world_per_frame": round(t_world / frames, 4),
-            "note": "coverage = guidance mask over non-sky pixels of views seen one or more laps before"}
+            **lap_info,
+            "note": "coverage = guidance mask over non-sky pixels of views seen one or more laps before; "
+                    "rss includes the cached lap of frames"}
 
 
 def odometry_drift(frames: int, width: int, height: int, path: str) -> dict:
@@ -164,6 +216,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--skip-odometry", action="store_true")
     ap.add_argument("--skip-renderer", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--report-every", type=int, default=500, help="world run: print memory and coverage every N frames")
+    ap.add_argument("--lap-cache", default=None, help="world run: .npz to keep one lap of rendered frames in (reused)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = {}
@@ -174,7 +228,8 @@ def main(argv=None) -> dict:
         out["odometry"] = [odometry_drift(args.odometry_frames, 128, 64, p) for p in ("straight", "loop")]
         print(json.dumps({"odometry": out["odometry"]}), flush=True)
     if not args.skip_world:
-        out["world"] = world_consistency(args.frames, args.width, args.height, args.voxel, args.capacity)
+        out["world"] = world_consistency(args.frames, args.width, args.height, args.voxel, args.capacity,
+                                         args.report_every, args.lap_cache)
     print(json.dumps(out, indent=1))
     return out
 

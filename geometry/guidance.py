@@ -29,8 +29,8 @@ import torch.nn.functional as F
 from vidsynth.errors import VidsynthError
 
 from .camera import Camera, Intrinsics
-from .unproject import as_tensor, unproject_depth
-from .world import PointWorld, WorldConfig
+from .unproject import as_tensor, unproject_valid_rows
+from .world import PointWorld, WorldConfig, pack_colours
 
 _NO_HIT = torch.iinfo(torch.int64).max
 _LOW32 = 0xFFFFFFFF
@@ -47,17 +47,46 @@ class GuidanceConfig:
     far: float = float("inf")  # metres: farther points are ignored
 
 
-def _nearest_per_pixel(pix: torch.Tensor, z: torch.Tensor, ids: torch.Tensor, pixels: int, empty_id: int) -> torch.Tensor:
+def _nearest_per_pixel(pix: torch.Tensor, z: torch.Tensor, ids: torch.Tensor, pixels: int, empty_id: int,
+                       ws: "_Workspace | None" = None) -> torch.Tensor:
     """One ``scatter_reduce(amin)`` z-test: for flat pixel indices ``pix`` of points with depths ``z``
     (> 0) and ids ``ids`` (< 2^32), the id of the nearest point per pixel (``empty_id`` where none).
 
     The key packs the float32 depth bits (high half; positive floats order like their bits) and the
     id (low half, breaks ties towards the smaller id), so the smallest key is the nearest point.
     """
-    packed = z.to(torch.float32).view(torch.int32).to(torch.int64).bitwise_left_shift_(32).bitwise_or_(ids)
-    buf = torch.full((pixels,), _EMPTY_HIGH | empty_id, dtype=torch.int64, device=pix.device)
+    if ws is None:
+        packed = z.to(torch.float32).view(torch.int32).to(torch.int64)
+        buf = torch.empty(pixels, dtype=torch.int64, device=pix.device)
+    else:
+        packed = ws.get("packed", (z.shape[0],), torch.int64, pix.device).copy_(z.view(torch.int32))
+        buf = ws.get("buf", (pixels,), torch.int64, pix.device)
+    packed.bitwise_left_shift_(32).bitwise_or_(ids)
+    buf.fill_(_EMPTY_HIGH | empty_id)
     buf.scatter_reduce_(0, pix, packed, reduce="amin")
     return buf.bitwise_and_(_LOW32)
+
+
+class _Workspace:
+    """Scratch tensors kept between renders. Fresh multi-megabyte tensors cost a page fault per 4 KiB
+    on first touch (about a millisecond per 4 MB on the machine we measure on), more than the
+    arithmetic done in them; reused ones are already mapped."""
+
+    def __init__(self):
+        self._held: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, shape: tuple, dtype: torch.dtype, device) -> torch.Tensor:
+        count = 1
+        for d in shape:
+            count *= d
+        t = self._held.get(name)
+        if t is None or t.dtype != dtype or t.device != torch.device(device) or t.numel() < count:
+            t = torch.empty(max(count, 1), dtype=dtype, device=device)
+            self._held[name] = t
+        return t[:count].view(shape)
+
+    def clear(self) -> None:
+        self._held.clear()
 
 
 def zbuffer(uv: torch.Tensor, z: torch.Tensor, height: int, width: int, splat: int = 1) -> torch.Tensor:
@@ -83,30 +112,28 @@ def zbuffer(uv: torch.Tensor, z: torch.Tensor, height: int, width: int, splat: i
     return index.masked_fill_(index == n, -1)
 
 
-def _guidance_from_ids(ids: torch.Tensor, colours: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Per-pixel point ids (``len(colours)`` = none) → [1,4,H,W] guidance.
-
-    The colours are gathered as one int32 per point from a table whose extra last row is black, and
-    black is exactly -1 after the [-1,1] scaling: empty pixels need no masking pass.
-    """
-    m = colours.shape[0]
-    table = torch.empty(m + 1, 4, dtype=torch.uint8, device=colours.device)
-    table[:m, :3] = colours
-    table[:, 3] = 0
-    table[m] = 0
-    rgba = table.view(torch.int32).squeeze(1).index_select(0, ids).view(torch.uint8).view(-1, 4)
+def _guidance_from_ids(ids: torch.Tensor, packed: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Per-pixel point ids (``len(packed)`` = none) + packed colours (world.pack_colours) → [1,4,H,W]."""
+    m = packed.shape[0]
+    valid = ids != m
     out = torch.empty(1, 4, height, width, dtype=torch.float32, device=ids.device)
+    if m == 0:
+        out[0, :3] = -1.0
+        out[0, 3] = 0.0
+        return out
+    rgba = packed.index_select(0, ids.clamp_(max=m - 1))
+    rgba.masked_fill_(~valid, 0)  # black is exactly -1 after the [-1,1] scaling
     rgb = out[0, :3].view(3, height * width)
-    rgb.copy_(rgba[:, :3].T)
+    rgb.copy_(rgba.view(torch.uint8).view(-1, 4)[:, :3].T)
     rgb.div_(127.5).sub_(1.0)
-    torch.ne(ids, m, out=out[0, 3].view(-1))
+    out[0, 3].view(-1).copy_(valid)
     return out
 
 
 def to_guidance(index: torch.Tensor, colours: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Per-pixel point index (-1 = none) + uint8 colours → [1,4,H,W] guidance (RGB in [-1,1], mask)."""
     ids = torch.where(index >= 0, index, torch.full_like(index, colours.shape[0]))
-    return _guidance_from_ids(ids, colours, height, width)
+    return _guidance_from_ids(ids, pack_colours(colours), height, width)
 
 
 class GuidanceRenderer:
@@ -122,6 +149,7 @@ class GuidanceRenderer:
         if cfg.splat < 1:
             raise VidsynthError(f"guidance: expected splat >= 1 pixels, found {cfg.splat}")
         self.config = cfg
+        self._workspace = _Workspace()
 
     def render(self, points: torch.Tensor, colours: torch.Tensor, K: Intrinsics, pose=None,
                size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -130,20 +158,29 @@ class GuidanceRenderer:
         generator; the intrinsics are rescaled to it."""
         if size is not None and (size[0], size[1]) != (K.height, K.width):
             K = K.scaled(size[1], size[0])
-        H, W = K.height, K.width
         pts = as_tensor(points, torch.float32)
         cols = as_tensor(colours, torch.uint8, pts.device)
-        m = pts.shape[0]
+        return self.render_rows(pts.T, pack_colours(cols), None, K, pose)
+
+    def render_rows(self, rows: torch.Tensor, packed: torch.Tensor, drawable: torch.Tensor | None, K: Intrinsics,
+                    pose=None) -> torch.Tensor:
+        """:meth:`render` for [3,M] points, [M] packed colours (``world.pack_colours``) and an optional
+        [M] mask of the points to draw (what :meth:`PointWorld.drawable` returns), at K's size."""
+        H, W = K.height, K.width
+        m = rows.shape[1]
         if m >= 1 << 31:
             raise VidsynthError(f"guidance: expected fewer than 2^31 points, found {m}; lower the world capacity")
+        ws = self._workspace
+        dev = rows.device
         # camera coordinates as three contiguous rows (R^T p - R^T t): [N,3] arithmetic with its
         # inner size of 3 is several times slower on CPU than one matrix product and row operations
+        cam = ws.get("cam", (3, m), torch.float32, dev)
         if pose is None:
-            cam = pts.T.contiguous()
+            cam.copy_(rows)
         else:
-            P = as_tensor(pose, torch.float32, pts.device)
+            P = as_tensor(pose, torch.float32, dev)
             Rt = P[:3, :3].T
-            cam = torch.mm(Rt, pts.T)
+            torch.mm(Rt, rows, out=cam)
             cam.sub_((Rt @ P[:3, 3])[:, None])
         x, y, z = cam[0], cam[1], cam[2]
         u = x.mul_(K.fx).div_(z).add_(K.cx).round_()
@@ -151,25 +188,37 @@ class GuidanceRenderer:
         # cull before scattering: only points in front of the camera and on (or, with splats, near) the image
         r = (self.config.splat - 1) // 2
         r_hi = self.config.splat - 1 - r
-        keep = (z > self.config.near) & (z < self.config.far)
-        keep &= (u >= -r_hi) & (u <= W - 1 + r) & (v >= -r_hi) & (v <= H - 1 + r)
-        sel = torch.nonzero(keep).squeeze(1)
+        keep, test = ws.get("keep", (m,), torch.bool, dev), ws.get("test", (m,), torch.bool, dev)
+        torch.gt(z, self.config.near, out=keep)
+        for t, op, bound in ((z, torch.lt, self.config.far), (u, torch.ge, -r_hi), (u, torch.le, W - 1 + r),
+                             (v, torch.ge, -r_hi), (v, torch.le, H - 1 + r)):
+            keep.logical_and_(op(t, bound, out=test))
+        if drawable is not None:
+            keep.logical_and_(drawable)
+        sel = torch.nonzero(keep, out=ws.get("sel", (0,), torch.int64, dev)).squeeze(1)
+        n = sel.shape[0]
         if self.config.splat == 1:
-            us, vs = u.index_select(0, sel), v.index_select(0, sel)
+            us = torch.index_select(u, 0, sel, out=ws.get("us", (n,), torch.float32, dev))
+            vs = torch.index_select(v, 0, sel, out=ws.get("vs", (n,), torch.float32, dev))
+            pix = ws.get("pix", (n,), torch.int64, dev)
             if H * W < 1 << 24:  # the flat index is exact in float32
-                pix = vs.mul_(W).add_(us).to(torch.int64)
+                pix.copy_(vs.mul_(W).add_(us))
             else:
-                pix = vs.to(torch.int64).mul_(W).add_(us.to(torch.int64))
-            ids = _nearest_per_pixel(pix, z.index_select(0, sel), sel, H * W, m)
+                pix.copy_(vs).mul_(W).add_(us.to(torch.int64))
+            zs = torch.index_select(z, 0, sel, out=ws.get("zs", (n,), torch.float32, dev))
+            ids = _nearest_per_pixel(pix, zs, sel, H * W, m, ws)
         else:
             uv = torch.stack([u.index_select(0, sel), v.index_select(0, sel)], 1)
             index = zbuffer(uv, z.index_select(0, sel), H, W, self.config.splat)
             ids = torch.where(index >= 0, sel[index.clamp(min=0)], torch.full_like(index, m))
-        return _guidance_from_ids(ids, cols, H, W)
+        return _guidance_from_ids(ids, packed, H, W)
 
     def render_world(self, world: PointWorld, camera: Camera, size: tuple[int, int] | None = None) -> torch.Tensor:
-        xyz, rgb = world.coloured_points()
-        return self.render(xyz, rgb, camera.intrinsics, camera.pose, size)
+        K = camera.intrinsics
+        if size is not None and (size[0], size[1]) != (K.height, K.width):
+            K = K.scaled(size[1], size[0])
+        rows, packed, drawable = world.drawable()
+        return self.render_rows(rows, packed, drawable, K, camera.pose)
 
 
 def _image_to_uint8(image) -> torch.Tensor:
@@ -240,9 +289,9 @@ class WorldGuidance:
             # depth resampled to the generated image (nearest: no blending across depth edges)
             depth = F.interpolate(depth[None, None], size=(H, W), mode="nearest")[0, 0]
             K = K.scaled(W, H)
-        pts, valid = unproject_depth(depth, K, camera.pose)
-        sel = valid.reshape(-1)
-        return self.world.add(pts.reshape(-1, 3)[sel], rgb.reshape(-1, 3)[sel])
+        rows, pix = unproject_valid_rows(depth, K, camera.pose)
+        packed = pack_colours(rgb.reshape(-1, 3)).index_select(0, pix)
+        return self.world.add_rows(rows, packed)
 
     def state_dict(self) -> dict:
         return {"world": self.world.state_dict()}

@@ -65,3 +65,35 @@ def project_points(points, K: Intrinsics, pose=None) -> tuple[torch.Tensor, torc
     zs = torch.where(z.abs() > 1e-9, z, torch.full_like(z, 1e-9))
     uv = torch.stack([K.fx * p[:, 0] / zs + K.cx, K.fy * p[:, 1] / zs + K.cy], 1)
     return uv, z
+
+
+def unproject_valid_rows(depth, K: Intrinsics, pose=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The valid pixels of a depth map as [3,n] float32 points (x, y, z rows; world if ``pose``) and
+    their flat pixel indices [n] (row-major). The same points as :func:`unproject_depth`, laid out for
+    the world's column-wise storage and computed without [H·W,3] temporaries.
+
+    >>> import torch
+    >>> from vidsynth.geometry.camera import Intrinsics
+    >>> rows, pix = unproject_valid_rows(torch.tensor([[2.0, 0.0], [1.0, 1.0]]), Intrinsics.from_fov(2, 2, 90.0))
+    >>> rows.shape, pix.tolist()
+    (torch.Size([3, 3]), [0, 2, 3])
+    """
+    d = as_tensor(depth, torch.float32)
+    if d.shape != (K.height, K.width):
+        raise ValueError(f"depth is {tuple(d.shape)}, intrinsics are for {K.height}x{K.width}")
+    flat = d.reshape(-1)
+    pix = torch.nonzero(torch.isfinite(flat) & (flat > 0)).squeeze(1)
+    z = flat.index_select(0, pix)
+    # the same float32 ray values as camera_rays (computed in float64, then rounded)
+    ru = ((torch.arange(K.width, dtype=torch.float64, device=d.device) - K.cx) / K.fx).to(torch.float32)
+    rv = ((torch.arange(K.height, dtype=torch.float64, device=d.device) - K.cy) / K.fy).to(torch.float32)
+    cam = torch.empty(3, pix.shape[0], dtype=torch.float32, device=d.device)
+    torch.mul(ru.index_select(0, pix % K.width), z, out=cam[0])
+    torch.mul(rv.index_select(0, torch.div(pix, K.width, rounding_mode="floor")), z, out=cam[1])
+    cam[2] = z
+    if pose is None:
+        return cam, pix
+    P = as_tensor(pose, torch.float32, d.device)
+    world = torch.mm(P[:3, :3], cam)
+    world.add_(P[:3, 3:4])
+    return world, pix
