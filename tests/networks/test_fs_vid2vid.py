@@ -163,3 +163,20 @@ def test_label_and_reference_sizes_must_agree(model):
     refs = model.encode_references(torch.rand(1, 1, 3, 64, 64), torch.rand(1, 1, 1, 64, 64))
     with pytest.raises(VidsynthError, match="fit both"):
         model.step({"label": torch.rand(1, 1, 32, 32)}, model.initial_state(refs))
+
+
+@pytest.mark.parametrize("mode,hyper_conv", [("concat", False), ("none", True)])
+@torch.no_grad()
+def test_other_reference_label_modes_and_hyper_convs(mode, hyper_conv):
+    from dataclasses import replace
+
+    cfg = FewShotVid2VidConfig.tiny(label_channels=1)
+    cfg = replace(cfg, hyper=replace(cfg.hyper, ref_label_mode=mode, hyper_conv=hyper_conv))
+    torch.manual_seed(0)
+    m = FewShotVid2VidGenerator(cfg).eval()
+    refs = m.encode_references(torch.rand(1, 1, 3, 64, 64), torch.rand(1, 1, 1, 64, 64))
+    assert len(refs.weights.conv) == (cfg.num_hyper_layers if hyper_conv else 0)
+    state = m.initial_state(refs)
+    for _ in range(2):
+        out, state = m.step({"label": torch.rand(1, 1, 64, 64)}, state)
+    assert out["image"].shape == (1, 3, 64, 64) and float(out["image"].std()) > 1e-3

@@ -165,3 +165,15 @@ def test_impossible_sizes_are_clear_errors(model):
     pose = Vid2VidGenerator(Vid2VidConfig.tiny(label_channels=5, use_segmap_as_input=False, style_dims=4))
     with pytest.raises(VidsynthError, match="32x64 only"):
         pose.step({"label": torch.zeros(1, 5, 64, 64)}, None)
+
+
+@torch.no_grad()
+def test_mask_blend_variant_without_spade_combine():
+    torch.manual_seed(0)
+    model = Vid2VidGenerator(Vid2VidConfig.tiny(label_channels=5, spade_combine=False)).eval()
+    assert not hasattr(model, "img_prev_embedding")
+    state = None
+    for label in labels(3):
+        out, state = model.step({"label": label}, state)
+    # the output is the hallucinated frame blended with the warped one by the occlusion mask
+    assert out["warped_image"] is not None and out["image"].shape == (1, 3, 32, 64)
