@@ -147,8 +147,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="/tmp/vidsynth_bench_training")
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--frames", type=int, default=6, help="frames per training sequence (held-out: 8)")
-    ap.add_argument("--spade-iters", type=int, default=800)
-    ap.add_argument("--vid2vid-iters", type=int, default=400)
+    ap.add_argument("--spade-iters", type=int, default=700)
+    ap.add_argument("--vid2vid-iters", type=int, default=350)
     ap.add_argument("--only", choices=["spade", "vid2vid"], default=None,
                     help="train just this one (to train both at once in two processes, then --reuse to score)")
     ap.add_argument("--threads", type=int, default=1)
