@@ -182,3 +182,28 @@ def test_world_guidance_at_another_resolution_and_errors():
     wg.reset()
     with pytest.raises(VidsynthError, match="guidance"):
         wg.update(rgb)
+
+
+def test_world_render_in_place_equals_rendering_its_points():
+    # the world is drawn from its own column-wise storage; after evictions (holes in the slots) and
+    # with uncoloured points it must equal rendering the coloured points it reports
+    from vidsynth.geometry.unproject import unproject_valid_rows
+
+    cam = camera(48, 32)
+    depth, rgb = render_box(cam)
+    rows, pix = unproject_valid_rows(depth, cam.intrinsics, cam.pose)
+    pts, valid = unproject_depth(depth, cam.intrinsics, cam.pose)
+    assert torch.equal(pix, torch.nonzero(valid.reshape(-1)).squeeze(1))
+    torch.testing.assert_close(rows.T, pts.reshape(-1, 3)[valid.reshape(-1)], rtol=0, atol=1e-5)
+    n = rows.shape[1]
+    colours = torch.from_numpy(rgb.reshape(-1, 3))[pix]
+    w = PointWorld(voxel_size=0.001, capacity=n * 3 // 4, evict_fraction=0.2)
+    w.add(rows.T[: n // 2], colours[: n // 2])
+    w.add(rows.T[n // 2: 2 * n // 3], None)  # geometry only: not drawn
+    w.add(rows.T[2 * n // 3:], colours[2 * n // 3:])  # evicts the oldest
+    assert w.evicted > 0
+    r = GuidanceRenderer()
+    xyz, cols = w.coloured_points()
+    g_world = r.render_world(w, cam)
+    assert torch.equal(g_world, r.render(xyz, cols, cam.intrinsics, cam.pose))
+    assert 0 < float(g_world[0, 3].sum()) < depth.size
