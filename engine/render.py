@@ -115,8 +115,12 @@ def conditioning_stages(kind: str, channels: int, input_spec: str, palette: str 
     ``live`` adds landmark smoothing; ``static`` treats every frame as an unrelated photo (references).
     """
     world = str(input_spec).partition("?")[0]
-    if kind in _SYNTHETIC_CARRIES.get(world, ()):
-        return []  # the synthetic world carries this condition (and depth, cameras) itself
+    if kind in _SYNTHETIC_CARRIES.get(world, ()):  # the world carries this condition (and depth, cameras)
+        if kind == "pose":
+            from .extract import PoseFromArrays
+
+            return [PoseFromArrays()]
+        return []
     if kind == "labels":
         from .extract.labels import LabelDecoder
 
@@ -267,3 +271,59 @@ def convert(checkpoint: str, config: str, out: str, ema: bool = True) -> dict:
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     save_model(model, out)
     return read_model_info(out)
+
+
+# -- the built-in synthesis demos ---------------------------------------------------------------------
+
+DEMO_MODELS = {  # what the demo renders: (model file shipped with vidsynth, synthetic world, drawn condition)
+    "street": ("vid2vid_street_64.safetensors", "synthetic:street", "labels"),
+    "dance": ("vid2vid_pose_64.safetensors", "synthetic:puppet", "pose"),
+}
+
+
+def demo_model_path(name: str) -> str:
+    """The shipped demo model file for ``name`` (street, dance)."""
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "models")
+    path = os.path.join(folder, DEMO_MODELS[name][0])
+    if not os.path.isfile(path):
+        raise VidsynthError(f"the demo model {path!r} is missing from this installation; reinstall vidsynth")
+    return path
+
+
+class KeepImage(Stage):
+    """Copy the frame's picture into ``conditions[key]`` before a later stage replaces it."""
+
+    def __init__(self, key: str = "real"):
+        self.key = key
+
+    def process(self, frame):
+        frame.conditions[self.key] = frame.image
+        return frame
+
+
+def synthesis_demo(name: str, output: str, frames: int = 48, scale: int = 3, progress: bool = True,
+                   metrics: str | None = None, model: str | None = None) -> Pipeline:
+    """A trained demo model on the synthetic world it learned: generated | condition | the world's truth.
+
+    ``street``: vid2vid on the procedural street (labels in, 64×64); ``dance``: pose vid2vid on the
+    dancing puppet. Each panel is scaled up ``scale`` times for viewing.
+    """
+    from vidsynth.streams import open_sink, open_source
+
+    from .draw import DrawLabels, DrawPose
+    from .generate import generator_stage
+    from .presets import SideBySide
+
+    if name not in DEMO_MODELS:
+        raise VidsynthError(f"unknown demo {name!r}; expected one of {', '.join(DEMO_MODELS)}")
+    net = load_generator(model or demo_model_path(name))
+    _, world, condition = DEMO_MODELS[name]
+    h, w = net.config.output_size
+    source = open_source(f"{world}?width={w}&height={h}&frames={frames}")
+    draw = DrawLabels(target="condition") if condition == "labels" else DrawPose(target="condition")
+    stages = [KeepImage("real")] + conditioning_stages(condition, net.config.label_channels, world, None, None,
+                                                       "id", live=False)
+    stages += [draw, generator_stage(net, fit="resize"),
+              SideBySide([f"{condition}_map", "real"]), Resize(w * 3 * scale, h * scale)]
+    return Pipeline(source, stages, open_sink(output), mode="offline", progress=progress, metrics_path=metrics,
+                    seed=0)

@@ -10,6 +10,7 @@ from .keypoints import (
     MEDIAPIPE_MESH_TO_DLIB68,
     MEDIAPIPE_TO_BODY25,
     FaceLandmarks,
+    PoseFromArrays,
     PoseKeypoints,
 )
 from .labels import LabelDecoder, LabelDecoderConfig, Palette, load_palette
@@ -20,7 +21,7 @@ from .pose import PoseExtractor, PoseExtractorConfig
 
 __all__ = [
     "BODY25_NAMES", "MEDIAPIPE_MESH_TO_DLIB68", "MEDIAPIPE_TO_BODY25",
-    "FaceLandmarks", "PoseKeypoints",
+    "FaceLandmarks", "PoseKeypoints", "PoseFromArrays",
     "PoseExtractor", "PoseExtractorConfig", "FaceExtractor", "FaceExtractorConfig",
     "PersonMaskExtractor", "PersonMaskExtractorConfig", "LabelDecoder", "LabelDecoderConfig", "Palette", "load_palette",
     "BodyStats", "PoseNormalizer", "body_stats", "normalize_pose", "LandmarkSmoother", "LandmarkSmootherConfig",

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..stage import Stage
+
 # OpenPose BODY_25 names, in index order.
 BODY25_NAMES = (
     "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist", "MidHip",
@@ -263,3 +265,14 @@ def openpose_face70_from_mesh(mesh: np.ndarray | None, width: int, height: int) 
             centre = irises[np.argmin(np.linalg.norm(irises - centre, axis=1))]
         out[k] = (centre[0], centre[1], 1.0)
     return out
+
+
+class PoseFromArrays(Stage):
+    """Turn a plain-array pose (``{'body': (25,3), ...}``, what synthetic sources such as the puppet
+    give, since streams do not import the engine) into a :class:`PoseKeypoints`."""
+
+    def process(self, frame):
+        pose = frame.conditions.get("pose")
+        if isinstance(pose, dict):
+            frame.conditions["pose"] = PoseKeypoints(**pose)
+        return frame

@@ -40,7 +40,9 @@ def input_kind(model) -> str:
         return "labels"
     cfg = model.config
     if name in ("vid2vid", "wc_vid2vid"):
-        return "labels" if getattr(cfg, "pose", None) is None else "pose"
+        # street models start frame 0 from the label map; pose models from a code (and may filter poses)
+        pose = getattr(cfg, "pose", None) is not None or not getattr(cfg, "use_segmap_as_input", True)
+        return "pose" if pose else "labels"
     if name == "fs_vid2vid":
         return "face" if cfg.label_channels == 1 else "pose"
     raise VidsynthError(f"vidsynth does not know what model {name!r} reads; expected one of the nine built-in models")
