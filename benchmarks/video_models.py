@@ -53,7 +53,7 @@ def _frame_inputs(calls, t):
 def worker_ours(case: str, ref: str | None, root: str | None, warmup: int, frames: int) -> dict:
     import torch
 
-    from vidsynth.networks.wc_vid2vid import UnprojectionGuidance
+    from vidsynth.geometry.unprojection import UnprojectionGuidance
 
     if ref and root:
         sys.path.insert(0, os.path.join(HERE, "..", "scripts"))
@@ -71,14 +71,14 @@ def worker_ours(case: str, ref: str | None, root: str | None, warmup: int, frame
             state = model.initial_state(model.encode_references(first["ref_images"], first["ref_labels"]))
         else:
             state = model.initial_state()
-        guide = UnprojectionGuidance(*first["label"].shape[2:]) if name == "wc_vid2vid" else None
+        guide = UnprojectionGuidance() if name == "wc_vid2vid" else None
         for t in range(warmup + frames):
             if t == warmup:
                 t0, c0 = time.perf_counter(), time.process_time()
             inputs = _frame_inputs(calls, t)
             cond = {"label": inputs["label"]}
             if guide is not None and inputs.get("unprojection") is not None:
-                cond["guidance"] = guide.render(inputs["unprojection"])
+                cond["guidance"] = guide.guidance(inputs["unprojection"], *inputs["label"].shape[2:])
             out, state = model.step(cond, state)
             if guide is not None and inputs.get("unprojection") is not None:
                 guide.update(out["image"], inputs["unprojection"])

@@ -91,7 +91,11 @@ def resolution_of(key: str) -> tuple[int, int]:
 
 
 class UnprojectionGuidance:
-    """Guidance from point-id maps with first-colour-sticks colours per point id (imaginaire's rule)."""
+    """Guidance from point-id maps with first-colour-sticks colours per point id (imaginaire's rule).
+
+    A mapping is an int [n,3] array of (row, column, point id), or a frame's whole dict of them keyed by
+    resolution (the entry for the requested size is used).
+    """
 
     def __init__(self, capacity: int = 1 << 16):
         self.colours = torch.zeros(capacity, 3, dtype=torch.uint8)
@@ -101,15 +105,30 @@ class UnprojectionGuidance:
         self.colours.zero_()
         self.seen.zero_()
 
+    @property
+    def num_points(self) -> int:
+        """How many points have a colour."""
+        return int(self.seen.sum())
+
     def _ensure(self, max_id: int) -> None:
         if max_id >= self.colours.shape[0]:
             n = max(max_id + 1, 2 * self.colours.shape[0])
             self.colours = torch.cat([self.colours, torch.zeros(n - self.colours.shape[0], 3, dtype=torch.uint8)])
             self.seen = torch.cat([self.seen, torch.zeros(n - self.seen.shape[0], dtype=torch.bool)])
 
+    @staticmethod
+    def _select(mapping, height: int, width: int) -> torch.Tensor:
+        if isinstance(mapping, dict):
+            key = f"w{width}xh{height}"
+            if key not in mapping:
+                raise VidsynthError(f"unprojection: expected an entry {key!r} for a {width}x{height} frame, found "
+                                    f"{sorted(mapping)}; render at one of those sizes")
+            mapping = mapping[key]
+        return torch.as_tensor(np.asarray(mapping), dtype=torch.int64).reshape(-1, 3)
+
     def guidance(self, mapping, height: int, width: int) -> torch.Tensor:
         """[1,4,H,W] guidance: each mapped pixel shows its point's colour if the point has one."""
-        m = torch.as_tensor(np.asarray(mapping), dtype=torch.int64).reshape(-1, 3)
+        m = self._select(mapping, height, width)
         if m.numel():
             self._ensure(int(m[:, 2].max()))
         index = torch.full((height * width,), -1, dtype=torch.int64)
@@ -119,12 +138,16 @@ class UnprojectionGuidance:
         return to_guidance(index, self.colours, height, width)
 
     def update(self, image, mapping) -> int:
-        """Colour the points of ``mapping`` that have no colour yet from ``image`` (H×W×3 uint8, the
-        mapping's resolution). Returns how many points took a colour."""
+        """Colour the points of ``mapping`` that have no colour yet from ``image`` at the mapping's size:
+        H×W×3 uint8, or a generated [1,3,H,W] tensor in [-1, 1] (converted to uint8 by truncation, as
+        imaginaire does, so its own test data gives its own guidance). Returns how many points took a colour."""
+        if isinstance(image, torch.Tensor) and image.dim() == 4:
+            image = ((image[0].detach().permute(1, 2, 0).float().cpu() + 1) / 2.0 * 255.0).clamp(0, 255)
+            image = image.to(torch.uint8)
         img = torch.as_tensor(np.asarray(image))
-        m = torch.as_tensor(np.asarray(mapping), dtype=torch.int64).reshape(-1, 3)
         if img.dtype != torch.uint8 or img.ndim != 3 or img.shape[2] != 3:
             raise VidsynthError(f"unprojection guidance: expected an H×W×3 uint8 image, found {img.dtype} {tuple(img.shape)}")
+        m = self._select(mapping, img.shape[0], img.shape[1])
         if m.numel() == 0:
             return 0
         if int(m[:, 0].max()) >= img.shape[0] or int(m[:, 1].max()) >= img.shape[1]:

@@ -5,9 +5,9 @@ earlier generated frames gave to 3D points of the world, projected into the curr
 extra SPADE input of every up block (or only of the flow-combined ones with
 ``guidance_only_with_flow``), used once the flow path is active (from frame ``num_frames_G - 1``),
 exactly when imaginaire uses it. Producing the guidance is not this module's job: the generator
-stage renders it from its world (vidsynth.geometry), or, for imaginaire's precomputed data,
-:class:`UnprojectionGuidance` renders it from the unprojection ``.pkl`` files with the paper's rule
-that a point keeps the first colour it was given.
+stage renders it from its world, or, for imaginaire's precomputed data, from the unprojection
+``.pkl`` files (:mod:`vidsynth.geometry.unprojection`), with the paper's rule that a point keeps the
+first colour it was given.
 
 Frames before the flow path is active come from a single-image SPADE model when the config has one
 (imaginaire's project config), with one random style code per stream kept in the state.
@@ -24,23 +24,18 @@ torch.Size([1, 3, 32, 64])
 
 from __future__ import annotations
 
-import io
 import os
-import pickle
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
-import numpy as np
 import torch
-from torch import nn
 
 from vidsynth.errors import VidsynthError
 
 from .registry import register_model
 from .vid2vid import Vid2VidConfig, Vid2VidGenerator, Vid2VidState, _get, vid2vid_fields_from_imaginaire
 
-__all__ = ["WCVid2VidConfig", "WCVid2VidState", "WCVid2VidGenerator", "UnprojectionGuidance",
-           "read_unprojection_pkl", "GUIDANCE_CHANNELS"]
+__all__ = ["WCVid2VidConfig", "WCVid2VidState", "WCVid2VidGenerator", "GUIDANCE_CHANNELS"]
 
 GUIDANCE_CHANNELS = 4  # RGB in [-1, 1] + coverage mask in {0, 1}
 
@@ -174,101 +169,3 @@ class WCVid2VidGenerator(Vid2VidGenerator):
             z = z.expand(label.shape[0], -1)
         out = self(label, state.prev_labels, state.prev_images, guidance=guidance, single_image_z=z)
         return out, self._advance(state, label, out["image"])
-
-
-# ---------------------------------------------------------------------------------------------------------
-# imaginaire's precomputed unprojections
-
-
-class _ListsOnlyUnpickler(pickle.Unpickler):
-    """The unprojection files hold dicts of int lists; refuse anything that would run code."""
-
-    def find_class(self, module: str, name: str):
-        raise pickle.UnpicklingError(f"unexpected object {module}.{name} in an unprojection file")
-
-
-def read_unprojection_pkl(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """One frame's unprojection file -> {``'w1024xh512'``: int64 [n, 3] (row, col, point id), ...}."""
-    try:
-        with open(path, "rb") as fh:
-            raw = _ListsOnlyUnpickler(io.BytesIO(fh.read())).load()
-    except (OSError, pickle.UnpicklingError, EOFError) as exc:
-        raise VidsynthError(f"could not read unprojection file {os.fspath(path)!r} ({exc}); expected one of "
-                            "imaginaire's wc-vid2vid unprojections/*.pkl files") from None
-    if not isinstance(raw, dict):
-        raise VidsynthError(f"{os.fspath(path)!r} holds a {type(raw).__name__}, expected a dict of resolutions")
-    out = {}
-    for key, value in raw.items():
-        arr = np.asarray(value if value else [], dtype=np.int64)
-        if arr.size % 3:
-            raise VidsynthError(f"{os.fspath(path)!r}: entry {key!r} has {arr.size} values, not a multiple of 3")
-        out[key] = arr.reshape(-1, 3)
-    return out
-
-
-class UnprojectionGuidance:
-    """Guidance from imaginaire's pixel -> 3D point mappings, with first-colour-sticks point colours.
-
-    ``render(mapping)`` paints each mapped pixel with its point's colour (and the mask where the
-    point has one); ``update(image, mapping)`` gives points without a colour the generated frame's
-    colour at their pixel (as uint8, like imaginaire). Call ``render`` before and ``update`` after
-    each generated frame.
-
-    >>> g = UnprojectionGuidance(height=2, width=3)
-    >>> m = np.array([[0, 1, 7]])
-    >>> g.render(m)[0, 3].sum().item()
-    0.0
-    >>> g.update(torch.ones(1, 3, 2, 3), m); g.render(m)[0, :, 0, 1].tolist()
-    [1.0, 1.0, 1.0, 1.0]
-    """
-
-    def __init__(self, height: int = 512, width: int = 1024, resolution_key: str | None = None):
-        self.height, self.width = height, width
-        self.key = resolution_key or f"w{width}xh{height}"
-        self.reset()
-
-    def reset(self) -> None:
-        self.colors = torch.zeros(0, 3, dtype=torch.uint8)
-        self.seen = torch.zeros(0, dtype=torch.bool)
-
-    @property
-    def num_points(self) -> int:
-        return int(self.seen.sum())
-
-    def _mapping(self, mapping: Any) -> torch.Tensor:
-        if isinstance(mapping, Mapping):
-            if self.key not in mapping:
-                raise VidsynthError(f"unprojection has no {self.key!r} entry (found {sorted(mapping)})")
-            mapping = mapping[self.key]
-        m = torch.as_tensor(np.asarray(mapping), dtype=torch.int64).reshape(-1, 3)
-        if m.numel():
-            if int(m[:, 0].max()) >= self.height or int(m[:, 1].max()) >= self.width or int(m.min()) < 0:
-                raise VidsynthError(f"unprojection pixels fall outside {self.height}x{self.width}")
-            need = int(m[:, 2].max()) + 1
-            if need > self.colors.shape[0]:
-                grow = need - self.colors.shape[0]
-                self.colors = torch.cat([self.colors, torch.zeros(grow, 3, dtype=torch.uint8)])
-                self.seen = torch.cat([self.seen, torch.zeros(grow, dtype=torch.bool)])
-        return m
-
-    def render(self, mapping: Any) -> torch.Tensor:
-        """[1, 4, H, W] guidance: RGB in [-1, 1] (unseen pixels -1) and the mask in {0, 1}."""
-        m = self._mapping(mapping)
-        rgb = torch.zeros(self.height, self.width, 3, dtype=torch.uint8)
-        mask = torch.zeros(self.height, self.width, dtype=torch.uint8)
-        if m.numel():
-            rgb[m[:, 0], m[:, 1]] = self.colors[m[:, 2]]
-            mask[m[:, 0], m[:, 1]] = self.seen[m[:, 2]].to(torch.uint8)
-        image = (rgb.permute(2, 0, 1).float() / 255 - 0.5) * 2
-        return torch.cat([image, mask.float().unsqueeze(0)], dim=0).unsqueeze(0)
-
-    def update(self, image: torch.Tensor, mapping: Any) -> None:
-        """Colour the not-yet-coloured points seen in ``mapping`` from ``image`` [1,3,H,W] in [-1, 1]."""
-        m = self._mapping(mapping)
-        if not m.numel():
-            return
-        pixels = ((image[0].detach().permute(1, 2, 0).float() + 1) / 2.0 * 255.0).clamp(0, 255).to(torch.uint8)
-        points = m[:, 2]
-        fresh = ~self.seen[points]
-        self.colors[points[fresh]] = pixels[m[fresh, 0], m[fresh, 1]]
-        self.seen[points] = True

@@ -28,7 +28,7 @@ import torch
 from vidsynth.networks.imaginaire import convert_state, load_converted_state, read_imaginaire_yaml
 from vidsynth.networks.registry import model_class
 from vidsynth.networks.imaginaire import imaginaire_model_name
-from vidsynth.networks.wc_vid2vid import UnprojectionGuidance
+from vidsynth.geometry.unprojection import UnprojectionGuidance
 
 TOLERANCE = 1e-4
 DEFAULT_CASES = "vid2vid_street,vid2vid_pose,fs_vid2vid_face,fs_vid2vid_pose,wc_vid2vid"
@@ -122,7 +122,7 @@ def conditions_for(model, inputs: dict, guide) -> dict:
     """The per-frame conditions our step takes, from one harness call's inputs."""
     conditions = {"label": inputs["label"]}
     if guide is not None:
-        conditions["guidance"] = guide.render(inputs["unprojection"])
+        conditions["guidance"] = guide.guidance(inputs["unprojection"], *inputs["label"].shape[2:])
     return conditions
 
 
@@ -133,7 +133,7 @@ def guidance_notes(ours: torch.Tensor, call: dict, guide_ref: UnprojectionGuidan
     (b) how many values of our free-running guidance differ, and by how many uint8 steps."""
     ref = call["outputs"]["guidance_images_and_masks"]
     unprojection = call["inputs"]["unprojection"]
-    forced = guide_ref.render(unprojection)
+    forced = guide_ref.guidance(unprojection, *ours.shape[2:])
     guide_ref.update(call["outputs"]["fake_images"], unprojection)
     forced_err = float((forced - ref).abs().max())
     steps = ((ours[:, :3] - ref[:, :3]).abs() * 255 / 2).round()
@@ -157,8 +157,7 @@ def run_case(case: str, ref_root: str, imaginaire_root: str, ema: bool) -> tuple
         # wc-vid2vid: guidance from the unprojections with OUR point colours (the stage's job in vidsynth)
         guide = guide_ref = None
         if getattr(model, "model_name", "") == "wc_vid2vid":
-            guide = UnprojectionGuidance(*calls[0]["inputs"]["label"].shape[2:])
-            guide_ref = UnprojectionGuidance(*calls[0]["inputs"]["label"].shape[2:])
+            guide, guide_ref = UnprojectionGuidance(), UnprojectionGuidance()
         for t, call in enumerate(calls):
             conditions = conditions_for(model, call["inputs"], guide)
             out, state = model.step(conditions, state)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from vidsynth.errors import VidsynthError
 
 from ..fitting import Placement
-from ..tensors import tensor_to_image
 from .video import VideoGenerator, VideoGeneratorConfig
 
 
@@ -60,7 +59,7 @@ class WorldConsistentGenerator(VideoGenerator):
 
             if self._unprojection is None:
                 self._unprojection = UnprojectionGuidance()
-            return self._unprojection.guidance(self._mapping(frame), h, w)
+            return self._unprojection.guidance(frame.conditions["unprojection"], h, w)
         missing = [k for k in ("depth", "camera") if k not in frame.conditions]
         if missing:
             raise VidsynthError(f"frame {frame.index} has no {' or '.join(missing)}: world-consistent rendering "
@@ -72,21 +71,9 @@ class WorldConsistentGenerator(VideoGenerator):
         if self.save_world:
             save_world_snapshot(self.world.world, self.save_world)
 
-    def _mapping(self, frame):
-        """The frame's pixel → point-id map at the model's resolution (imaginaire's files hold several)."""
-        mapping = frame.conditions["unprojection"]
-        if isinstance(mapping, dict):
-            h, w = self.size
-            key = f"w{w}xh{h}"
-            if key not in mapping:
-                raise VidsynthError(f"frame {frame.index}: the unprojection has no {key!r} entry for this "
-                                    f"{w}x{h} model (found {sorted(mapping)})")
-            mapping = mapping[key]
-        return mapping
-
     def after_step(self, frame, placement: Placement, outputs: dict) -> None:
         if "unprojection" in frame.conditions:
-            self._unprojection.update(tensor_to_image(outputs["image"]), self._mapping(frame))
+            self._unprojection.update(outputs["image"], frame.conditions["unprojection"])
         else:
             self.world.update(outputs["image"])
 

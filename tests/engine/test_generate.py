@@ -164,5 +164,5 @@ def test_wc_vid2vid_reads_imaginaire_style_unprojections():
     stage.process(first)
     again = frame(1, np.zeros((h, w, 3), np.uint8), labels=labels, unprojection=mapping)
     assert float(stage._guidance(again)[:, 3].mean()) == 1.0   # every point coloured by frame 0
-    with pytest.raises(VidsynthError, match="has no"):
-        stage._mapping(frame(2, unprojection={"w8xh4": mapping[f"w{w}xh{h}"]}))
+    with pytest.raises(VidsynthError, match="w8xh4"):
+        stage._guidance(frame(2, unprojection={"w8xh4": mapping[f"w{w}xh{h}"]}))

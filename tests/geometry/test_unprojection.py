@@ -59,3 +59,17 @@ def test_first_colour_sticks_and_bad_files(tmp_path):
         read_unprojection(str(path))
     with pytest.raises(VidsynthError, match="resolution"):
         g.update(np.zeros((1, 1, 3), np.uint8), m)
+
+
+def test_generated_tensors_colour_points_as_imaginaire_does():
+    """A [1,3,H,W] output in [-1, 1] becomes uint8 by truncation (imaginaire's tensor2im); a frame's dict
+    of resolutions is read at the requested size."""
+    import torch
+
+    g = UnprojectionGuidance()
+    frame = {"w5xh4": np.array([[0, 0, 3], [1, 2, 8]]), "w10xh8": np.zeros((0, 3), np.int64)}
+    assert g.update(torch.full((1, 3, 4, 5), 0.5), frame) == 2
+    out = g.guidance(frame, 4, 5)
+    assert torch.allclose(out[0, :3, 0, 0], torch.full((3,), int(1.5 / 2 * 255) / 127.5 - 1)) and g.num_points == 2
+    with pytest.raises(VidsynthError, match="w7xh3"):
+        g.guidance(frame, 3, 7)

@@ -1,16 +1,13 @@
 """wc-vid2vid: guidance input, its checks, first-colour-sticks guidance from unprojections, first frames."""
 
-import pickle
 
-import numpy as np
 import pytest
 import torch
 
 from vidsynth.errors import VidsynthError
 from vidsynth.networks.labels import LabelLayout
 from vidsynth.networks.spade import SPADEConfig
-from vidsynth.networks.wc_vid2vid import (UnprojectionGuidance, WCVid2VidConfig, WCVid2VidGenerator,
-                                          read_unprojection_pkl)
+from vidsynth.networks.wc_vid2vid import WCVid2VidConfig, WCVid2VidGenerator
 
 
 @pytest.fixture(scope="module")
@@ -49,38 +46,6 @@ def test_guidance_every_block_vs_flow_blocks_only():
     assert len(full.get_submodule(f"up_{top}.conv_0.norm").mlps) == 2  # label + guidance
     assert len(flow_only.get_submodule(f"up_{top}.conv_0.norm").mlps) == 1
     assert len(flow_only.get_submodule("up_0.conv_0.norm").mlps) == 3  # label + warped frame + guidance
-
-
-def test_first_colour_sticks():
-    g = UnprojectionGuidance(height=4, width=5)
-    m1 = np.array([[0, 0, 3], [1, 2, 8]])
-    first = torch.full((1, 3, 4, 5), 0.5)
-    assert g.render(m1)[0, 3].sum() == 0  # nothing coloured yet: empty mask
-    g.update(first, m1)
-    # the same points seen again at other pixels, in a frame of another colour: colours stick
-    m2 = np.array([[3, 4, 3], [2, 1, 8], [0, 1, 9]])
-    g.update(torch.full((1, 3, 4, 5), -0.5), m2)
-    out = g.render(m2)
-    expected = (int((0.5 + 1) / 2 * 255) / 255 - 0.5) * 2
-    assert torch.allclose(out[0, :3, 3, 4], torch.full((3,), expected))
-    assert torch.allclose(out[0, :3, 2, 1], torch.full((3,), expected))
-    assert out[0, 3, 0, 1] == 1 and g.num_points == 3  # point 9 got the second frame's colour
-    assert out[0, 3].sum() == 3 and out[0, :3, 0, 0].eq(-1).all()  # unmapped pixels: -1, mask 0
-    with pytest.raises(VidsynthError, match="outside"):
-        g.render(np.array([[4, 0, 1]]))
-
-
-def test_read_unprojection_pkl(tmp_path):
-    path = tmp_path / "000000.pkl"
-    path.write_bytes(pickle.dumps({"w1024xh512": [1, 2, 30, 4, 5, 60], "w512xh256": []}))
-    data = read_unprojection_pkl(path)
-    assert data["w1024xh512"].tolist() == [[1, 2, 30], [4, 5, 60]] and data["w512xh256"].shape == (0, 3)
-    evil = tmp_path / "evil.pkl"
-    evil.write_bytes(pickle.dumps({"x": np.zeros(3)}))  # needs numpy classes: refused, nothing runs
-    with pytest.raises(VidsynthError, match="could not read"):
-        read_unprojection_pkl(evil)
-    with pytest.raises(VidsynthError, match="could not read"):
-        read_unprojection_pkl(tmp_path / "missing.pkl")
 
 
 @torch.no_grad()
