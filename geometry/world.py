@@ -43,7 +43,7 @@ class WorldConfig:
     """Resolution and memory bound of a :class:`PointWorld`."""
 
     voxel_size: float = 0.05      # metres; one point per voxel
-    capacity: int = 4_000_000     # most points held at once (about 60 bytes each, table included)
+    capacity: int = 4_000_000     # most points held at once (about 75 bytes a slot, hash table included)
     evict_fraction: float = 0.05  # when full, evict at least this fraction of capacity at once
     device: str = "cpu"
 
