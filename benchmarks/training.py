@@ -12,7 +12,7 @@ iterations, then render held-out frames (other places along the camera path) fro
 
     python benchmarks/training.py                       # defaults: ~15-20 min on 2 busy cores
     python benchmarks/training.py --spade-iters 50 --vid2vid-iters 30 --out /tmp/bench   # a quick look
-    python benchmarks/training.py --export training/checkpoints   # also keep the two model files
+    python benchmarks/training.py --export engine/data/models   # also keep the two model files
 
 Results go to stdout and ``OUT/results.json``.
 """
