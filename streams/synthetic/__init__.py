@@ -25,6 +25,23 @@ def register_synthetic(name: str, factory: Callable[..., Source]) -> None:
     _FACTORIES[name] = factory
 
 
+def config_factory(name: str, config_cls: type, source_cls: type) -> Callable[..., Source]:
+    """A factory ``source_cls(config_cls(**options))`` that names unknown options and accepts the common
+    ``n_frames`` for a config whose length field is ``frames``."""
+    fields = set(config_cls.__dataclass_fields__)
+
+    def factory(**options) -> Source:
+        if "n_frames" in options and "frames" in fields:
+            options["frames"] = options.pop("n_frames")
+        unknown = sorted(set(options) - fields)
+        if unknown:
+            raise VidsynthError(f"synthetic:{name}: expected options among {sorted(fields)}, found {unknown}; "
+                                "drop or rename them")
+        return source_cls(config_cls(**options))
+
+    return factory
+
+
 def synthetic_names() -> list[str]:
     """Registered names, plus those whose module sits in this folder."""
     import pkgutil

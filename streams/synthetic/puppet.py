@@ -332,19 +332,6 @@ class PuppetSource(Source):
                         discontinuity=index == start, duration=1)
 
 
-def _puppet_source(**options) -> PuppetSource:
-    if "n_frames" in options:  # the name other synthetic sources use
-        options["frames"] = options.pop("n_frames")
-    unknown = sorted(set(options) - set(PuppetConfig.__dataclass_fields__))
-    if unknown:
-        raise VidsynthError(f"synthetic:puppet: expected options among {sorted(PuppetConfig.__dataclass_fields__)}, "
-                            f"found {unknown}; drop or rename them")
-    return PuppetSource(PuppetConfig(**options))
+from . import config_factory, register_synthetic  # noqa: E402  (the registry imports nothing of ours)
 
-
-try:  # the registry lives in streams/synthetic/__init__.py
-    from . import register_synthetic
-
-    register_synthetic("puppet", _puppet_source)
-except ImportError:  # pragma: no cover - an older tree without the registry
-    pass
+register_synthetic("puppet", config_factory("puppet", PuppetConfig, PuppetSource))

@@ -659,19 +659,6 @@ class StreetSource(Source):
                         discontinuity=index == start, duration=1)
 
 
-def _street_source(**options) -> StreetSource:
-    if "n_frames" in options:  # the name other synthetic sources use
-        options["frames"] = options.pop("n_frames")
-    unknown = sorted(set(options) - set(StreetConfig.__dataclass_fields__))
-    if unknown:
-        raise VidsynthError(f"synthetic:street: expected options among {sorted(StreetConfig.__dataclass_fields__)}, "
-                            f"found {unknown}; drop or rename them")
-    return StreetSource(StreetConfig(**options))
+from . import config_factory, register_synthetic  # noqa: E402  (the registry imports nothing of ours)
 
-
-try:  # the registry lives in streams/synthetic/__init__.py
-    from . import register_synthetic
-
-    register_synthetic("street", _street_source)
-except ImportError:  # pragma: no cover - an older tree without the registry
-    pass
+register_synthetic("street", config_factory("street", StreetConfig, StreetSource))
