@@ -76,10 +76,11 @@ class VideoGenerator(Stage):
         if self._crop is not None:
             self._crop.reset()
 
-    def placement(self, frame) -> Placement:
+    def placement(self, frame, bbox=None) -> Placement:
+        """Where the model's window sits in this frame (``bbox``: the subject's box, for pose/face models)."""
         src_hw = frame.image.shape[:2]
         if self._crop is not None:
-            return self._crop.update(subject_bbox(frame, self.kind), src_hw)
+            return self._crop.update(bbox, src_hw)
         fit = "resize" if self.config.fit == "auto" else self.config.fit
         return Placement.for_mode(fit, src_hw, self.size)
 
@@ -99,7 +100,8 @@ class VideoGenerator(Stage):
     def process(self, frame):
         self.encoder.require(frame)
         counters = self.counters
-        if self.kind in ("pose", "face") and subject_bbox(frame, self.kind) is None:
+        bbox = subject_bbox(frame, self.kind)
+        if self.kind in ("pose", "face") and bbox is None:
             counters["missing_subject"] += 1
             if self.config.on_missing == "hold" and self._last is not None:
                 frame.image = self._last
@@ -111,7 +113,7 @@ class VideoGenerator(Stage):
                 self._state = self.model.initial_state(self._reference_encoding)
             else:
                 self._state = self.model.initial_state()
-        p = self.placement(frame)
+        p = self.placement(frame, bbox)
         with torch.inference_mode():
             conditions = self.step_conditions(frame, p)
             out, self._state = self.model.step(conditions, self._state)
