@@ -17,7 +17,7 @@ from vidsynth.errors import VidsynthError
 
 from ..fitting import Placement, SubjectCrop
 from ..stage import Stage
-from ..tensors import tensor_to_image
+from ..tensors import image_to_tensor, tensor_to_image
 from .inputs import InputEncoder, input_kind, subject_bbox
 
 
@@ -105,6 +105,9 @@ class VideoGenerator(Stage):
             counters["missing_subject"] += 1
             if self.config.on_missing == "hold" and self._last is not None:
                 frame.image = self._last
+            elif self.config.output == "model":  # passed through, at the size the other frames have
+                p = self.placement(frame, None)
+                frame.image = tensor_to_image(p.crop(image_to_tensor(frame.image), pad_value=-1.0))
             return frame
         if self._state is None:
             if self.few_shot:

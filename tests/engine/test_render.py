@@ -77,6 +77,13 @@ def test_talking_head_from_a_reference_photo(tmp_path):
     assert stage.counters == {"generated": 4, "missing_subject": 0}
     assert stage._reference_encoding is not None
     assert [f.shape for f in decoded(tmp_path / "head.mp4")] == [(64, 64, 3)] * 4
+    # a driver with no face from the start: frames pass through at the model's size, counted
+    pipeline = render(str(tmp_path / "face.safetensors"), "synthetic:clip?n_frames=3&width=96&height=48",
+                      reference=str(tmp_path / "me.png"), output=str(tmp_path / "none.mp4"),
+                      output_size="model", progress=False)
+    pipeline.run()
+    assert pipeline.stages[-1].counters["missing_subject"] == 3
+    assert [f.shape for f in decoded(tmp_path / "none.mp4")] == [(64, 64, 3)] * 3
 
 
 def test_user_errors(tmp_path):
