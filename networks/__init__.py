@@ -34,6 +34,12 @@ _LAZY = {
     "FUNITConfig": "vidsynth.networks.funit",
     "COCOFUNIT": "vidsynth.networks.coco_funit",
     "COCOFUNITConfig": "vidsynth.networks.coco_funit",
+    "Vid2VidGenerator": "vidsynth.networks.vid2vid",
+    "Vid2VidConfig": "vidsynth.networks.vid2vid",
+    "FewShotVid2VidGenerator": "vidsynth.networks.fs_vid2vid",
+    "FewShotVid2VidConfig": "vidsynth.networks.fs_vid2vid",
+    "WCVid2VidGenerator": "vidsynth.networks.wc_vid2vid",
+    "WCVid2VidConfig": "vidsynth.networks.wc_vid2vid",
 }
 
 __all__ = sorted(_LAZY)
