@@ -86,8 +86,11 @@ class Placement:
         return F.interpolate(x.float(), size=self.dst_hw, mode="bilinear", align_corners=False,
                              antialias=True).to(x.dtype)
 
-    def paste(self, y: torch.Tensor, canvas: torch.Tensor) -> torch.Tensor:
-        """Resize the model output ``y`` [N,C,h,w] to the box and write it into ``canvas`` [N,C,H,W]."""
+    def paste(self, y: torch.Tensor, canvas: torch.Tensor | None = None) -> torch.Tensor:
+        """Resize the model output ``y`` [N,C,h,w] to the box and write it into ``canvas`` [N,C,H,W]
+        (default: a black frame of the source size, -1 in the [-1, 1] image range)."""
+        if canvas is None:
+            canvas = torch.full((y.shape[0], y.shape[1], *self.src_hw), -1.0, dtype=y.dtype)
         x0, y0, x1, y1 = self.box
         H, W = canvas.shape[-2:]
         if (x1 - x0, y1 - y0) != (y.shape[-1], y.shape[-2]):

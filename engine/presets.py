@@ -255,10 +255,14 @@ def open_input(spec, size, fps):
     return open_source(spec), size is not None
 
 
-def _open_sink(spec, **options):
+def output_sinks(output: str | None, preview: str | None, resume: bool = False) -> list:
+    """The sinks of a job: the ``output`` file or URL (continued with ``resume``) and the live ``preview``."""
     from vidsynth.streams import open_sink
 
-    return open_sink(spec, **options)
+    if preview is not None and preview not in PREVIEWS:
+        raise VidsynthError(f"expected --preview to be 'window' or 'http', found {preview!r}")
+    sinks = [open_sink(output, resume=True) if resume else open_sink(output)] if output else []
+    return sinks + ([open_sink(preview)] if preview else [])
 
 
 def extract(
@@ -292,8 +296,6 @@ def extract(
     """
     if what is not None and what not in WHATS:
         raise VidsynthError(f"expected --what to be one of {', '.join(WHATS)}, found {what!r}")
-    if preview is not None and preview not in PREVIEWS:
-        raise VidsynthError(f"expected --preview to be 'window' or 'http', found {preview!r}")
     if not (output or preview or sidecars or dataset_out):
         raise VidsynthError(
             "nothing to write: pass --output FILE_OR_URL, --preview, --sidecars DIR or --dataset-out DIR"
@@ -325,12 +327,7 @@ def extract(
     source, resize = open_input(input, size, fps)
     if resize:
         stages.insert(0, Resize(*size))
-    sinks = []
-    if output:
-        sinks.append(_open_sink(output, resume=resume) if resume else _open_sink(output))
-    if preview:
-        sinks.append(_open_sink(preview))
-    return Pipeline(source, stages, sinks or None, mode=mode, metrics_path=metrics, progress=progress,
+    return Pipeline(source, stages, output_sinks(output, preview, resume) or None, mode=mode, metrics_path=metrics, progress=progress,
                     resume=resume, stop_event=stop_event, seed=seed)
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from vidsynth.errors import VidsynthError
 
 from .pipeline import Pipeline
-from .presets import PREVIEWS, Resize, open_input, parse_remap, parse_size
+from .presets import Resize, looks_live, open_input, output_sinks, parse_remap, parse_size
 from .stage import Stage
 
 
@@ -180,8 +180,6 @@ def render(
 
     if not (output or preview):
         raise VidsynthError("nothing to write: pass --output FILE_OR_URL and/or --preview")
-    if preview is not None and preview not in PREVIEWS:
-        raise VidsynthError(f"expected --preview to be 'window' or 'http', found {preview!r}")
     net = load_generator(model)
     kind = input_kind(net)
     name = net.model_name
@@ -189,7 +187,7 @@ def render(
     remap = parse_remap(remap) if isinstance(remap, str) or remap is None else remap
     channels = getattr(net.config, "label_channels", 0)
     source, resize = open_input(input, size, fps)
-    live = mode == "live" or (mode == "auto" and _is_live_spec(input))
+    live = mode == "live" or (mode == "auto" and looks_live(input))
 
     stages: list[Stage] = [Resize(*size)] if resize else []
     stages += conditioning_stages(kind, channels, input, palette, remap, label_mode, live)
@@ -220,20 +218,8 @@ def render(
             for stage in extract:
                 stage.open()
             options["references"] = reference_frames(read_images(reference), extract)
-    if seed is not None:
-        import torch
-
-        torch.manual_seed(seed)
     stages.append(generator_stage(net, **options))
-
-    from vidsynth.streams import open_sink
-
-    sinks = []
-    if output:
-        sinks.append(open_sink(output, resume=True) if resume else open_sink(output))
-    if preview:
-        sinks.append(open_sink(preview))
-    return Pipeline(source, stages, sinks, mode=mode, metrics_path=metrics, progress=progress, resume=resume,
+    return Pipeline(source, stages, output_sinks(output, preview, resume), mode=mode, metrics_path=metrics, progress=progress, resume=resume,
                     stop_event=stop_event, seed=seed)
 
 
@@ -242,11 +228,6 @@ def _beside(output: str, suffix: str) -> str | None:
     if "://" in output or output in ("null", "window", "http"):
         return None
     return os.path.splitext(output)[0] + suffix
-
-
-def _is_live_spec(spec: str) -> bool:
-    text = str(spec)
-    return text == "camera" or text.startswith("camera:") or "://" in text
 
 
 def _runner_factory(backend: str, device: str):

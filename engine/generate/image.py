@@ -46,6 +46,12 @@ def model_size(model, src_hw: tuple[int, int], size: tuple[int, int] | None = No
             max(multiple, round(w * scale / multiple) * multiple))
 
 
+def _at_size(image: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+    """A style or example picture as a [1,3,H,W] tensor at the model's size."""
+    return torch.nn.functional.interpolate(image_to_tensor(image), size=size, mode="bilinear",
+                                           align_corners=False, antialias=True)
+
+
 class _Translate(nn.Module):
     """The translation models' forward with the non-tensor arguments bound (a Runner takes tensors only)."""
 
@@ -103,11 +109,7 @@ class ImageGenerator(Stage):
         """The stream's style code, computed once."""
         m, name = self.model, self.model.model_name
         gen = torch.Generator().manual_seed(self.config.seed)
-        style_tensor = None
-        if self.style_image is not None:
-            style_tensor = image_to_tensor(self.style_image)
-            style_tensor = torch.nn.functional.interpolate(style_tensor, size=size, mode="bilinear",
-                                                           align_corners=False, antialias=True)
+        style_tensor = _at_size(self.style_image, size) if self.style_image is not None else None
         with torch.inference_mode():
             if name == "munit":
                 return (m.encode_style(style_tensor, "b" if self.config.a2b else "a") if style_tensor is not None
@@ -116,10 +118,7 @@ class ImageGenerator(Stage):
                 if not self.examples:
                     raise VidsynthError(f"{name} translates into a class shown by a few example pictures: "
                                         "give them with --examples DIR")
-                ex = torch.cat([torch.nn.functional.interpolate(image_to_tensor(e), size=size, mode="bilinear",
-                                                                align_corners=False, antialias=True)
-                                for e in self.examples])
-                return m.encode_class(ex)
+                return m.encode_class(torch.cat([_at_size(e, size) for e in self.examples]))
             if name == "spade" and m.config.style_dims is not None:
                 return m.encode_style(style_tensor)[0] if style_tensor is not None else m.random_style(1, gen)
         return None
@@ -133,8 +132,7 @@ class ImageGenerator(Stage):
             self._style = self._prepare_style(size)
             self._runner = None
         out = self._generate(frame)
-        canvas = torch.zeros(1, 3, h, w) - 1.0
-        frame.image = tensor_to_image(self._placement.paste(out.float().cpu(), canvas))
+        frame.image = tensor_to_image(self._placement.paste(out.float().cpu()))
         return frame
 
     def _generate(self, frame) -> torch.Tensor:

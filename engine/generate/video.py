@@ -124,8 +124,7 @@ class VideoGenerator(Stage):
         frame.conditions["generated"] = out["image"]
         image = out["image"].float().cpu()
         if self.config.output == "frame":
-            h, w = frame.image.shape[:2]
-            image = p.paste(image, torch.full((1, 3, h, w), -1.0))
+            image = p.paste(image)
         frame.image = self._last = tensor_to_image(image)
         counters["generated"] += 1
         return frame
