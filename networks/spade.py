@@ -28,7 +28,7 @@ from torch import nn
 from vidsynth.errors import VidsynthError
 
 from .labels import LabelLayout
-from .layers import ConvBlock, LinearBlock, PositionalGrid, ResBlock, assert_shape
+from .layers import ConvBlock, LinearBlock, PositionalGrid, ResBlock, assert_shape, resize_nearest
 from .registry import register_model
 
 __all__ = ["SPADEConfig", "SPADE"]
@@ -191,7 +191,7 @@ class _SPADEDecoder(nn.Module):
         if self.use_style:
             cond = (self.fc_1(self.fc_0(z)),)
         sy, sx = seg.shape[2] // self.base, seg.shape[3] // self.base
-        x = F.interpolate(seg, size=(sy, sx), mode="nearest")
+        x = resize_nearest(seg, (sy, sx))
         if self.positional is not None:
             x = torch.cat((x, self.positional(seg.shape[0], sy, sx, seg)), 1)
         x = self._mid[0](self.head_0(x), *cond)

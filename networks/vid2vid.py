@@ -32,7 +32,7 @@ from torch import nn
 from vidsynth.errors import VidsynthError
 
 from .flow import FlowNetConfig, TemporalFlowHead, warp
-from .layers import ConvBlock, LinearBlock, ResBlock
+from .layers import ConvBlock, LinearBlock, ResBlock, resize_nearest
 from .registry import register_model
 from .video_layers import LabelEmbedder
 
@@ -232,7 +232,7 @@ class Vid2VidGenerator(nn.Module):
         cfg = self.config
         sh, sw = cfg.bottleneck_size
         if cfg.use_segmap_as_input:
-            x = self.fc(F.interpolate(label, size=(sh, sw), mode="nearest"))
+            x = self.fc(resize_nearest(label, (sh, sw)))
         else:
             # imaginaire starts pose models from an all-zero code, so only the fc bias matters.
             z = label.new_zeros(label.shape[0], cfg.style_dims)

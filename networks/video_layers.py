@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import ConvBlock, _Block, _norm_channels, make_activation, make_norm
+from .layers import ConvBlock, _Block, _norm_channels, make_activation, make_norm, resize_nearest
 
 __all__ = ["HyperConv2d", "HyperSpatiallyAdaptiveNorm", "HyperConvBlock", "HyperResBlock", "LabelEmbedder"]
 
@@ -108,7 +108,7 @@ class HyperSpatiallyAdaptiveNorm(nn.Module):
         for i, cond in enumerate(cond_maps):
             if cond is None:
                 continue
-            cond = F.interpolate(cond, size=x.shape[2:], mode="nearest")
+            cond = resize_nearest(cond, x.shape[2:])
             if i == 0:
                 weights = None if norm_weights is None or norm_weights[0] is None else norm_weights
                 params = self.mlps[0](cond, conv_weights=weights)

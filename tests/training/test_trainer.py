@@ -98,3 +98,16 @@ def test_resume_rejects_a_foreign_file(tmp_path, data):
     torch.save({"weights": 1}, bad)
     with pytest.raises(VidsynthError, match="not a vidsynth training checkpoint"):
         run(standin_config(), data, str(tmp_path / "o"), resume=str(bad), progress=False)
+
+
+def test_a_pure_regression_run_leaves_the_discriminator_alone(data, tmp_path):
+    # gan and feature matching weighted 0: the generator learns from L1 alone, the discriminator never steps
+    cfg = standin_config(loss_weights={"gan": 0.0, "feature_matching": 0.0, "l1": 1.0}, max_iter=6,
+                         checkpoint_every=6)
+    out = str(tmp_path / "run")
+    run(cfg, data, out, progress=False)
+    logs = _losses(out)
+    assert logs[-1]["gen/l1"] < logs[0]["gen/l1"]
+    assert "dis/total" not in logs[-1]
+    state = ckpt.load_checkpoint(out)
+    assert state["opt_D"]["state"] == {}  # Adam never took a step for D

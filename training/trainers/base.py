@@ -17,6 +17,7 @@ import math
 import os
 import random
 import time
+import warnings
 from typing import Iterator
 
 import numpy as np
@@ -249,6 +250,8 @@ class Trainer:
             terms = self.generator_losses(batch) if G_side else self.discriminator_losses(batch)
         total = self._total(terms)
         values = {f"{which}/{k}": float(v.detach()) for k, v in terms.items()}
+        if total is None:  # every term weighted 0 (e.g. gan: 0, a pure regression run): nothing to learn here
+            return values
         values[f"{which}/total"] = float(total.detach())
         finite = all(math.isfinite(v) for v in values.values())
         if not all_ranks_true(finite, self.info):
@@ -442,8 +445,10 @@ class Trainer:
                 self.iteration += 1
                 if self.ema:
                     self.ema.update(self.G_raw, self.iteration)
-                self.sched_G.step()
-                self.sched_D.step()
+                with warnings.catch_warnings():  # a discriminator whose losses are all weighted 0 never steps
+                    warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+                    self.sched_G.step()
+                    self.sched_D.step()
                 self.last_losses = values
                 self._log(values)
                 self._log_images(batch)
