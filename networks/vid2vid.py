@@ -169,12 +169,33 @@ class Vid2VidState:
     frame_index: int = 0                      # frames generated since the last reset
 
 
+def _check_embedding_widths(cfg: "Vid2VidConfig") -> None:
+    """The SPADE blocks are sized for the label embedding's widths (and the warped-frame embedding's, which
+    must match them): say which numbers disagree instead of failing in a convolution mid-run."""
+    def width(emb: EmbedConfig, level: int) -> int:
+        return min(emb.max_num_filters, emb.num_filters * 2 ** min(level, emb.num_downsamples))
+
+    for level in range(cfg.num_layers + 1):
+        expected = cfg.cond_dims(level)[0]
+        found = {"embed": width(cfg.embed, level)}
+        if cfg.spade_combine and min(level, cfg.embed.num_downsamples) < cfg.multi_spade_layers:
+            found["warp_embed"] = width(cfg.warp_embed, level)
+        bad = {k: v for k, v in found.items() if v != expected}
+        if bad:
+            raise VidsynthError(
+                f"vid2vid generator: at level {level} the SPADE blocks expect {expected}-channel conditions "
+                f"(min(generator max_num_filters {cfg.max_num_filters}, embed num_filters {cfg.embed.num_filters} "
+                f"x 2^level)), but " + ", ".join(f"{k} gives {v}" for k, v in bad.items())
+                + "; give embed and warp_embed the same num_filters and max_num_filters (at most the generator's)")
+
+
 @register_model("vid2vid", Vid2VidConfig)
 class Vid2VidGenerator(nn.Module):
     """vid2vid generator. ``forward`` is one imaginaire-style call; ``step`` is the streaming form."""
 
     def __init__(self, cfg: Vid2VidConfig):
         super().__init__()
+        _check_embedding_widths(cfg)
         self.config = cfg
         k, pad = cfg.kernel_size, cfg.kernel_size // 2
         self.label_embedding = cfg.embed.build(cfg.label_channels)

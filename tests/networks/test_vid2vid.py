@@ -177,3 +177,13 @@ def test_mask_blend_variant_without_spade_combine():
         out, state = model.step({"label": label}, state)
     # the output is the hallucinated frame blended with the warped one by the occlusion mask
     assert out["warped_image"] is not None and out["image"].shape == (1, 3, 32, 64)
+
+
+def test_mismatched_embedding_widths_are_a_config_error():
+    from vidsynth.errors import VidsynthError
+    from vidsynth.networks.vid2vid import EmbedConfig
+
+    cfg = Vid2VidConfig.tiny()
+    cfg.warp_embed = EmbedConfig(num_filters=cfg.embed.num_filters * 2, num_downsamples=2, arch="unet")
+    with pytest.raises(VidsynthError, match="warp_embed gives"):
+        Vid2VidGenerator(cfg)
