@@ -257,7 +257,7 @@ def convert(checkpoint: str, config: str, out: str, ema: bool = True) -> dict:
 # -- the built-in synthesis demos ---------------------------------------------------------------------
 
 DEMO_MODELS = {  # what the demo renders: (model file shipped with vidsynth, synthetic world, drawn condition)
-    "street": ("vid2vid_street_64.safetensors", "synthetic:street", "labels"),
+    "street": ("vid2vid_street_128.safetensors", "synthetic:street", "labels"),
     "dance": ("vid2vid_pose_64.safetensors", "synthetic:puppet", "pose"),
 }
 
@@ -286,7 +286,7 @@ def synthesis_demo(name: str, output: str, frames: int = 48, scale: int = 3, pro
                    metrics: str | None = None, model: str | None = None) -> Pipeline:
     """A trained demo model on the synthetic world it learned: generated | condition | the world's truth.
 
-    ``street``: vid2vid on the procedural street (labels in, 64×64); ``dance``: pose vid2vid on the
+    ``street``: vid2vid on the procedural street (labels in, 128×128); ``dance``: pose vid2vid on the
     dancing puppet. Each panel is scaled up ``scale`` times for viewing.
     """
     from vidsynth.streams import open_sink, open_source
