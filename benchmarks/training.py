@@ -108,32 +108,26 @@ def to_uint8(img: torch.Tensor) -> np.ndarray:
     return ((img[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
 
 
-def render_spade(model_file: str, cfg, seqs) -> list[np.ndarray]:
+def render(model_file: str, cfg, seqs) -> list[np.ndarray]:
+    """Each held-out sequence through the model: frame by frame (``step``, carrying the stream state) for a
+    video model, one image per label map for an image model."""
     from vidsynth.networks.model_file import load_model
     from vidsynth.training.datasets import LabelEncoder
 
     net = load_model(model_file)
     enc = LabelEncoder(cfg.data)
+    video = hasattr(net, "step")
     outs = []
     with torch.no_grad():
         for s in seqs:
-            outs.append(np.stack([to_uint8(net(enc.seg(ids, None)[None])) for ids in s["labels"]]))
-    return outs
-
-
-def render_vid2vid(model_file: str, cfg, seqs) -> list[np.ndarray]:
-    from vidsynth.networks.model_file import load_model
-    from vidsynth.training.datasets import LabelEncoder
-
-    net = load_model(model_file)
-    enc = LabelEncoder(cfg.data)
-    outs = []
-    with torch.no_grad():
-        for s in seqs:
-            state, frames = net.initial_state(), []
+            state, frames = (net.initial_state() if video else None), []
             for ids in s["labels"]:
-                out, state = net.step({"label": enc.seg(ids, None)[None]}, state)
-                frames.append(to_uint8(out["image"]))
+                label = enc.seg(ids, None)[None]
+                if video:
+                    out, state = net.step({"label": label}, state)
+                    frames.append(to_uint8(out["image"]))
+                else:
+                    frames.append(to_uint8(net(label)))
             outs.append(np.stack(frames))
     return outs
 
@@ -219,8 +213,8 @@ def main(argv=None) -> int:
                "train_frames": sum(len(s["images"]) for s in train), "held_out_frames": sum(len(r) for r in real)}
     candidates = {
         "class_mean_baseline": class_mean_baseline(train, held),
-        "spade": render_spade(spade["model_file"], spade_cfg, held),
-        "vid2vid": render_vid2vid(vid["model_file"], vid_cfg, held),
+        "spade": render(spade["model_file"], spade_cfg, held),
+        "vid2vid": render(vid["model_file"], vid_cfg, held),
     }
     for name, outs in candidates.items():
         results[name] = {

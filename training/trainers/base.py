@@ -112,6 +112,8 @@ class Trainer:
 
     #: loss weights a family uses when the config does not say
     default_loss_weights: dict[str, float] = {"gan": 1.0}
+    #: the loss terms the discriminator learns from; all weighted 0 (a pure-regression run): it never steps
+    discriminator_terms: tuple[str, ...] = ("gan",)
     #: DDP must look for parameters a step leaves unused (video generators' flow heads on first frames)
     ddp_find_unused: bool = False
 
@@ -250,7 +252,7 @@ class Trainer:
             terms = self.generator_losses(batch) if G_side else self.discriminator_losses(batch)
         total = self._total(terms)
         values = {f"{which}/{k}": float(v.detach()) for k, v in terms.items()}
-        if total is None:  # every term weighted 0 (e.g. gan: 0, a pure regression run): nothing to learn here
+        if total is None:  # every term of this side weighted 0: nothing to learn here
             return values
         values[f"{which}/total"] = float(total.detach())
         finite = all(math.isfinite(v) for v in values.values())
@@ -277,7 +279,8 @@ class Trainer:
 
     def train_step(self, batch: dict) -> dict[str, float]:
         batch = to_device(batch, self.device)
-        values = self._step("dis", batch)
+        trains_d = any(self.weights.get(term, 0) != 0 for term in self.discriminator_terms)
+        values = self._step("dis", batch) if trains_d else {}
         values.update(self._step("gen", batch))
         for p in self.D_raw.parameters():
             p.requires_grad_(True)

@@ -36,6 +36,7 @@ class VideoTrainer(Trainer):
     backward flow t→t-1 in pixels, a third channel marking where it is valid). The discriminator is a
     ModuleDict {'image': ..., 'temporal': ...} ('temporal' only when ``temporal_gan`` is weighted)."""
 
+    discriminator_terms = ("gan", "temporal_gan")
     default_loss_weights = {"gan": 1.0, "feature_matching": 10.0, "temporal_gan": 0.0, "perceptual": 0.0,
                             "flow": 10.0, "l1": 0.0, "temporal": 0.0}
     ddp_find_unused = True  # the flow head idles on the first frames of a sequence
