@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 import time
-from fractions import Fraction
 
 import pytest
 

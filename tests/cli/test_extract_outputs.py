@@ -9,6 +9,8 @@ from vidsynth.engine import Pipeline
 from vidsynth.engine.presets import PhotoPanClip, sequence_name
 from vidsynth.streams.mp4 import Mp4Sink
 
+from videos import read_video
+
 
 @pytest.fixture(scope="module")
 def person_clip(tmp_path_factory):
@@ -48,14 +50,10 @@ def test_sequence_names():
 
 
 def test_frames_without_a_person_give_empty_pose_maps(tmp_path):
-    from vidsynth.streams.video_file import VideoFileSource
-
     out = tmp_path / "nobody.mp4"
     assert main(["extract", "--input", "synthetic:clip?n_frames=4&width=96&height=64", "--what", "pose",
                  "--output", str(out), "--no-progress"]) == 0
-    source = VideoFileSource(out)
-    source.open()
-    frames = list(source)
+    frames = read_video(out)
     assert len(frames) == 4 and all(int(f.image.max()) < 20 for f in frames)  # black: nobody to draw
 
 
@@ -78,13 +76,10 @@ def test_the_python_api_is_as_short_as_the_command(person_clip, tmp_path):
     from vidsynth.engine.draw import DrawPose
     from vidsynth.engine.extract import PoseExtractor
     from vidsynth.streams import open_sink, open_source
-    from vidsynth.streams.video_file import VideoFileSource
 
     out = tmp_path / "pose.mp4"
     report = Pipeline(open_source(str(person_clip)), [PoseExtractor(), DrawPose()], open_sink(str(out)),
                       progress=False).run()
     assert report.frames_out == 6 and "PoseExtractor" in report.summary()
-    source = VideoFileSource(out)
-    source.open()
-    last = list(source)[-1].image
+    last = read_video(out)[-1].image
     assert (last.max(axis=2) > 60).mean() > 0.002  # a skeleton on black

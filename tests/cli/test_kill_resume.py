@@ -22,18 +22,11 @@ from vidsynth.engine import FunctionStage, Pipeline
 from vidsynth.streams import SyntheticClip, read_stamp
 from vidsynth.streams.mp4 import Mp4Sink
 from vidsynth.streams.mp4box import scan_fragments
-from vidsynth.streams.video_file import VideoFileSource
+
+from videos import read_video
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HANG = 120
-
-
-def _decode(path):
-    source = VideoFileSource(path)
-    source.open()
-    frames = list(source)
-    source.close()
-    return frames
 
 
 def _closed_frames(path) -> int:
@@ -79,7 +72,7 @@ def test_sigkill_then_resume_through_the_pipeline_equals_an_uninterrupted_render
     """
     closed = _start_and_kill(code, out, at_least=2 * gop)
 
-    partial = _decode(out)  # playable: every closed segment decodes, stamps in order
+    partial = read_video(out)  # playable: every closed segment decodes, stamps in order
     assert 2 * gop <= len(partial) < n
     assert [read_stamp(f.image) for f in partial] == list(range(len(partial)))
     assert closed <= len(partial)
@@ -91,7 +84,7 @@ def test_sigkill_then_resume_through_the_pipeline_equals_an_uninterrupted_render
     Pipeline(SyntheticClip(n_frames=n, width=64, height=48), [identity], Mp4Sink(reference, gop=gop),
              progress=False).run()
 
-    resumed, uninterrupted = _decode(out), _decode(reference)
+    resumed, uninterrupted = read_video(out), read_video(reference)
     assert [read_stamp(f.image) for f in resumed] == list(range(n))
     assert [f.pts for f in resumed] == [f.pts for f in uninterrupted]
     for a, b in zip(resumed, uninterrupted):
@@ -112,12 +105,12 @@ def test_sigkill_then_cli_resume_of_a_stateful_extraction(tmp_path, capsys):
         sys.exit(main(["extract", "--input", {spec!r}, "--what", "flow", "--output", {str(out)!r}, "--no-progress"]))
     """
     closed = _start_and_kill(code, out, at_least=60)
-    assert 60 <= len(_decode(out)) < n
+    assert 60 <= len(read_video(out)) < n
 
     argv = ["extract", "--input", spec, "--what", "flow", "--no-progress"]
     assert main([*argv, "--output", str(out), "--resume"]) == 0
     assert main([*argv, "--output", str(reference)]) == 0
-    resumed, uninterrupted = _decode(out), _decode(reference)
+    resumed, uninterrupted = read_video(out), read_video(reference)
     assert len(resumed) == len(uninterrupted) == n
     for k, (a, b) in enumerate(zip(resumed, uninterrupted)):
         assert a.pts == b.pts
@@ -154,5 +147,5 @@ def test_ctrl_c_stops_the_cli_cleanly_and_the_output_is_complete_up_to_the_stop(
     report = json.loads((tmp_path / "m.json").read_text())
     assert report["stopped"] == "interrupt"
     assert report["frames_out"] == report["frames_in"] < n  # graceful: nothing read was lost
-    frames = _decode(out)  # closed properly: the open segment was flushed too
+    frames = read_video(out)  # closed properly: the open segment was flushed too
     assert len(frames) == report["frames_out"]

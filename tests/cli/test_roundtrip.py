@@ -14,18 +14,11 @@ import pytest
 
 from vidsynth.cli import main
 from vidsynth.engine import FunctionStage, Pipeline
-from vidsynth.streams import SyntheticClip, open_sink, open_source, read_stamp
-from vidsynth.streams.video_file import VideoFileSource
+from vidsynth.streams import SyntheticClip, open_sink, read_stamp
+
+from videos import read_video
 
 N = 40
-
-
-def _decode(path):
-    source = VideoFileSource(path)
-    source.open()
-    frames = list(source)
-    source.close()
-    return frames
 
 
 def _psnr(a, b):
@@ -48,7 +41,7 @@ def test_identity_pipeline_keeps_every_frame_in_order_with_exact_times(stamped_f
     report = Pipeline(str(path), [FunctionStage(lambda f: f, name="identity")], str(out), progress=False).run()
     assert report.frames_in == report.frames_out == N and report.dropped == 0
 
-    frames = _decode(out)
+    frames = read_video(out)
     assert [read_stamp(f.image) for f in frames] == list(range(N))
     assert [Fraction(f.pts) * f.time_base for f in frames] == times
     worst = min(_psnr(f.image, clip.render(i)) for i, f in enumerate(frames))
@@ -59,7 +52,7 @@ def test_cli_extract_keeps_the_input_timing(stamped_file, tmp_path, capsys):
     path, _, times = stamped_file
     out = tmp_path / "flow.mp4"
     assert main(["extract", "--input", str(path), "--what", "flow", "--output", str(out), "--no-progress"]) == 0
-    frames = _decode(out)
+    frames = read_video(out)
     assert len(frames) == N
     assert [Fraction(f.pts) * f.time_base for f in frames] == times
     # the flow of a moving picture is not blank (the extraction really ran)

@@ -7,13 +7,8 @@ import pytest
 
 from vidsynth.errors import VidsynthError
 from vidsynth.streams.synthetic.clip import SyntheticClip
-from vidsynth.streams.video_file import VideoFileSource
 
-
-def read_all(path, **options):
-    source = VideoFileSource(path, **options)
-    source.open()
-    return list(source)
+from videos import read_video
 
 
 def write_plain(path, fmt, n_frames=30, **options):
@@ -30,22 +25,22 @@ def write_plain(path, fmt, n_frames=30, **options):
 
 def test_missing_file(tmp_path):
     with pytest.raises(VidsynthError, match="found nothing there"):
-        read_all(tmp_path / "nope.mp4")
+        read_video(tmp_path / "nope.mp4")
 
 
 def test_text_file_named_mp4(tmp_path):
     path = tmp_path / "notes.mp4"
     path.write_text("this is not a video\n" * 20)
     with pytest.raises(VidsynthError, match="FFmpeg can read"):
-        read_all(path)
+        read_video(path)
 
 
 def test_empty_file_and_folder(tmp_path):
     (tmp_path / "empty.mp4").write_bytes(b"")
     with pytest.raises(VidsynthError, match="empty file"):
-        read_all(tmp_path / "empty.mp4")
+        read_video(tmp_path / "empty.mp4")
     with pytest.raises(VidsynthError, match="found a folder"):
-        read_all(tmp_path)
+        read_video(tmp_path)
 
 
 @pytest.mark.parametrize("name", ["zero.mp4", "zero.mkv"])
@@ -56,7 +51,7 @@ def test_zero_frame_video(tmp_path, name):
         stream.width, stream.height = 64, 48
         container.start_encoding()
     with pytest.raises(VidsynthError, match="zero frames"):
-        read_all(path)
+        read_video(path)
 
 
 @pytest.mark.parametrize(
@@ -71,7 +66,7 @@ def test_truncated_video_names_the_problem(tmp_path, name, fmt, options):
     path.write_bytes(data[: int(len(data) * 0.6)])
     started = time.monotonic()
     with pytest.raises(VidsynthError, match="truncated|FFmpeg can read") as caught:
-        read_all(path)
+        read_video(path)
     assert "\n" not in str(caught.value)
     assert time.monotonic() - started < 5
 
@@ -82,6 +77,6 @@ def test_truncated_video_not_strict_keeps_the_good_frames(tmp_path, caplog):
     data = whole.read_bytes()
     path = tmp_path / "cut.mkv"
     path.write_bytes(data[: int(len(data) * 0.6)])
-    frames = read_all(path, strict=False)
+    frames = read_video(path, strict=False)
     assert 0 < len(frames) < 30
     assert "truncated" in caplog.text
