@@ -52,8 +52,8 @@ class MediaPipeStage(Stage):
     """A stage around one MediaPipe solution: built on ``open()`` (or the first frame), closed on ``close()``.
 
     A subclass says what the solution is for (``purpose``, named when mediapipe is missing), builds it in
-    :meth:`build`, and turns each frame's result into a condition in :meth:`process`, which gets the image
-    and the result from :meth:`run_solution`. Tracking solutions start over on a discontinuity.
+    :meth:`build`, and turns each frame's result into the condition stored under ``config.key`` in
+    :meth:`condition`. Tracking solutions start over on a discontinuity.
     """
 
     purpose = "MediaPipe"  # what the solution is for, in the missing-mediapipe message
@@ -67,16 +67,20 @@ class MediaPipeStage(Stage):
         """The MediaPipe solution object, from ``mediapipe.solutions``."""
         raise NotImplementedError
 
+    def condition(self, result, image: np.ndarray):
+        """What the solution's ``result`` on the RGB ``image`` gives the frame (stored under ``config.key``)."""
+        raise NotImplementedError
+
     def open(self) -> None:
         if self._solution is None:
             self._solution = self.build(mediapipe_solutions(self.purpose))
 
-    def run_solution(self, frame: Frame):
-        """(the frame's RGB image, the solution's result on it); opens the solution on first use."""
-        if self._solution is None:
+    def process(self, frame: Frame) -> Frame:
+        if self._solution is None:  # opened on first use
             self.open()
         image = rgb_image(frame, self.name)
-        return image, self._solution.process(image)
+        frame.conditions[self.config.key] = self.condition(self._solution.process(image), image)
+        return frame
 
     def reset(self) -> None:
         if self.tracks and self._solution is not None:

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vidsynth.streams.frame import Frame
 
 from ._common import MediaPipeStage, landmark_array
 from .keypoints import FaceLandmarks, dlib68_from_mesh
@@ -54,8 +53,6 @@ class FaceExtractor(MediaPipeStage):
             min_tracking_confidence=c.min_tracking_confidence,
         )
 
-    def process(self, frame: Frame) -> Frame:
-        image, result = self.run_solution(frame)
+    def condition(self, result, image: np.ndarray) -> FaceLandmarks:
         h, w = image.shape[:2]
-        frame.conditions[self.config.key] = face_from_mesh_result(result, w, h)
-        return frame
+        return face_from_mesh_result(result, w, h)

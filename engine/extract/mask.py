@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vidsynth.streams.frame import Frame
 
 from ._common import MediaPipeStage
 
@@ -44,11 +43,9 @@ class PersonMaskExtractor(MediaPipeStage):
     def build(self, solutions):
         return solutions.selfie_segmentation.SelfieSegmentation(model_selection=self.config.model_selection)
 
-    def process(self, frame: Frame) -> Frame:
-        image, result = self.run_solution(frame)
+    def condition(self, result, image: np.ndarray) -> np.ndarray:
         prob = result.segmentation_mask
         if prob is None:
             prob = np.zeros(image.shape[:2], np.float32)
         prob = np.asarray(prob, np.float32)
-        frame.conditions[self.config.key] = prob if self.config.soft else binarize_mask(prob, self.config.threshold)
-        return frame
+        return prob if self.config.soft else binarize_mask(prob, self.config.threshold)

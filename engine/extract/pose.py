@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from vidsynth.errors import VidsynthError
-from vidsynth.streams.frame import Frame
 
 from ._common import MediaPipeStage, landmark_array
 from .keypoints import PoseKeypoints, body25_from_mediapipe, hand21_from_mediapipe, openpose_face70_from_mesh
@@ -90,8 +91,6 @@ class PoseExtractor(MediaPipeStage):
             min_tracking_confidence=c.min_tracking_confidence,
         )
 
-    def process(self, frame: Frame) -> Frame:
-        image, result = self.run_solution(frame)
+    def condition(self, result, image: np.ndarray) -> PoseKeypoints:
         h, w = image.shape[:2]
-        frame.conditions[self.config.key] = pose_from_holistic(result, w, h, self.config.min_visibility)
-        return frame
+        return pose_from_holistic(result, w, h, self.config.min_visibility)
