@@ -10,7 +10,7 @@ iterations, then render held-out frames (other places along the camera path) fro
   scale) — how much the output flickers; vid2vid's should be lower than SPADE's. The real frames'
   own warp error is printed as the floor.
 
-    python benchmarks/training.py                       # defaults: the two trained side by side, ~20 min on 2 cores
+    python benchmarks/training.py                       # defaults: the two trained side by side, ~25 min on 2 cores
     python benchmarks/training.py --spade-iters 50 --vid2vid-iters 30 --out /tmp/bench   # a quick look
     python benchmarks/training.py --export engine/data/models   # also keep the two model files
 
