@@ -13,6 +13,7 @@ sampler gives each rank its share of every global batch.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -53,8 +54,15 @@ def init_distributed(device: str | None = None) -> DistInfo:
     return DistInfo(rank=rank, world_size=world, local_rank=local, device=dev)
 
 
+def finish_distributed(info: DistInfo) -> None:
+    """Wait until every rank has reached the end of a run (a collective; call it only on success)."""
+    if info.distributed and dist.is_initialized():
+        dist.barrier()
+
+
 def shutdown_distributed() -> None:
     if dist.is_available() and dist.is_initialized():
+        gc.collect()  # modules caught in reference cycles may still hold the group's work objects
         dist.destroy_process_group()
 
 

@@ -17,7 +17,7 @@ from vidsynth.errors import VidsynthError
 from . import checkpoint as ckpt
 from .config import TrainConfig, load_config
 from .datasets import build_dataset
-from .distributed import init_distributed, shutdown_distributed
+from .distributed import finish_distributed, init_distributed, shutdown_distributed
 from .models import _EXTRA, build_networks, trainer_class, trainer_family
 from .trainers.base import seed_everything
 
@@ -96,6 +96,11 @@ def run(config: str | TrainConfig, data: str, out: str, resume: str | None = Non
         model_file = None
         if info.is_main:
             model_file = export_model(trainer.inference_generator(), cfg, os.path.join(out, "model.safetensors"))
-        return {"model_file": model_file, "iteration": trainer.iteration, "losses": trainer.last_losses}
+        result = {"model_file": model_file, "iteration": trainer.iteration, "losses": trainer.last_losses}
+        # The DDP wrappers hold the process group: release them before it goes, and let no rank leave
+        # (and tear its connections down) while rank 0 is still writing the model file.
+        del trainer, generator, discriminator
+        finish_distributed(info)
+        return result
     finally:
         shutdown_distributed()

@@ -32,6 +32,7 @@ def test_two_process_ddp_equals_one_process(tmp_path):
            "--no-progress", "--device", "cpu"]
     done = subprocess.run(cmd, env=env, capture_output=True, timeout=240)
     assert done.returncode == 0, done.stderr.decode()[-3000:]
+    assert os.path.isfile(os.path.join(out, "model.safetensors"))  # rank 0 finished writing before any rank left
 
     ref_out = str(tmp_path / "single")
     single = standin_config(**trainer)

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import random
-import time
 import warnings
 from typing import Iterator
 
