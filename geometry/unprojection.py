@@ -155,6 +155,10 @@ class UnprojectionGuidance:
                                 f"{img.shape[1]}x{img.shape[0]}; resize the generated frame to it")
         self._ensure(int(m[:, 2].max()))
         new = m[~self.seen[m[:, 2]]]
+        if new.shape[0]:  # a point several pixels see takes the colour of its first entry
+            _, slot = torch.unique(new[:, 2], return_inverse=True)
+            first = torch.full((int(slot.max()) + 1,), new.shape[0], dtype=torch.int64)
+            new = new[first.scatter_reduce_(0, slot, torch.arange(new.shape[0]), reduce="amin")]
         self.colours[new[:, 2]] = img[new[:, 0], new[:, 1]]
         self.seen[new[:, 2]] = True
         return int(new.shape[0])

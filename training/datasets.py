@@ -10,6 +10,8 @@ datasets, one sub-folder per sequence for video datasets::
     root/landmarks-dlib68/<seq>/000000.json   68 [x, y] points
     root/flow/<seq>/000000.npy            optional backward flow (H, W, 2) from frame t to t-1, pixels
                                           (a third channel: 1 where it is valid); or flow-dis/ (extract's)
+    root/unprojections/<seq>/000000.pkl   wc-vid2vid: imaginaire's pixel → 3D point id file (optional;
+                                          read as a per-pixel point-id map, ``points``)
 
 Unpaired data uses ``images_a/`` and ``images_b/``; few-shot data ``images_content/<class>/`` (and
 optionally ``images_style/<class>/``). Keypoints and labels become network inputs through the
@@ -115,7 +117,15 @@ def _is_data_file(name: str, folder: str) -> bool:
         return low.endswith(".json")
     if folder.startswith("flow"):
         return low.endswith((".npy", ".flo"))
+    if folder == "unprojections":
+        return low.endswith(".pkl")
     return low.endswith(IMAGE_EXTS)
+
+
+def _file_kind(folder: str) -> str:
+    if folder.startswith(("poses", "landmarks")):
+        return "JSON"
+    return {"unprojections": ".pkl", "flow": ".npy or .flo", "flow-dis": ".npy or .flo"}.get(folder, "image")
 
 
 def scan(root: str, folder: str, sequences: bool) -> dict[str, dict[str, str]]:
@@ -142,7 +152,7 @@ def scan(root: str, folder: str, sequences: bool) -> dict[str, dict[str, str]]:
         out[""] = {os.path.splitext(f)[0]: os.path.join(base, f) for f in files}
     if not out:
         raise VidsynthError(f"the data folder {base} is empty: expected {'sequence folders of ' if sequences else ''}"
-                            f"{'JSON' if folder.startswith(('poses', 'landmarks')) else 'image'} files; add data or fix --data")
+                            f"{_file_kind(folder)} files; add data or fix --data")
     return out
 
 
@@ -241,6 +251,35 @@ class Augment:
         if f.shape[-1] > 2:  # the validity channel stays 0/1
             f[..., 2] = f[..., 2] > 0.5
         return np.ascontiguousarray(f)
+
+
+def read_point_map(path: str, shape: tuple[int, int]) -> np.ndarray:
+    """One unprojection file as an int64 map of point ids (-1 where no point), at the entry for the image's
+    ``shape`` (H, W) when the file has one, else at its largest entry (the augmentation resizes it)."""
+    from vidsynth.geometry.unprojection import read_unprojection, resolution_of
+
+    entries = read_unprojection(path)
+    if not entries:
+        raise VidsynthError(f"the unprojection file {path} holds no resolution entry; expected keys like "
+                            f"'w{shape[1]}xh{shape[0]}'; rewrite it or delete the unprojections/ folder")
+    key = f"w{shape[1]}xh{shape[0]}"
+    if key not in entries:
+        key = max(entries, key=lambda k: resolution_of(k)[0] * resolution_of(k)[1])
+    h, w = resolution_of(key)
+    mapping = entries[key]
+    points = np.full((h, w), -1, np.int64)
+    points[mapping[:, 0], mapping[:, 1]] = mapping[:, 2]
+    return points
+
+
+def compact_point_ids(points: torch.Tensor) -> torch.Tensor:
+    """Renumber the point ids of one example (-1 = none) as 0..n-1 in increasing order, so a trainer can
+    keep a colour per point in an n-row table whatever ids the data uses."""
+    valid = points >= 0
+    out = torch.full_like(points, -1)
+    if valid.any():
+        out[valid] = torch.unique(points[valid], return_inverse=True)[1]
+    return out
 
 
 def example_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
@@ -378,6 +417,8 @@ class _FolderDataset(Dataset):
             out["label"] = torch.cat(parts, 0)
         if "flow" in paths:
             out["flow"] = torch.from_numpy(aug.flow(read_flow(paths["flow"]))).permute(2, 0, 1)
+        if "unprojections" in paths:
+            out["points"] = torch.from_numpy(aug.image(read_point_map(paths["unprojections"], shape), nearest=True))
         return out, aug
 
 
@@ -466,13 +507,19 @@ class FewShotImages(_FolderDataset):
 class PairedVideos(_FolderDataset):
     """Sequences of conditioning + frames (vid2vid, wc-vid2vid): one sub-folder per sequence in every
     data folder. An example is ``num_frames`` consecutive frames (the trainer raises it during
-    progressive training up to ``data.sequence_length``), augmented identically."""
+    progressive training up to ``data.sequence_length``), augmented identically.
+
+    ``with_unprojections`` (wc-vid2vid): when the root has ``unprojections/``, examples also hold
+    ``points`` (T, H, W): each pixel's 3D point, numbered 0..n-1 within the example, -1 where none."""
 
     sequences = True
 
-    def __init__(self, root: str, cfg: DataConfig, seed: int = 0, train: bool = True, with_flow: bool | None = None):
+    def __init__(self, root: str, cfg: DataConfig, seed: int = 0, train: bool = True, with_flow: bool | None = None,
+                 with_unprojections: bool = False):
         super().__init__(root, cfg, seed, train)
         folders = ["images"] + self.label_folders
+        if with_unprojections and os.path.isdir(os.path.join(root, "unprojections")):
+            folders.append("unprojections")
         # ground-truth flow: 'flow/' (exact, e.g. the synthetic worlds) or 'flow-dis/' (`vidsynth extract`'s)
         flow_dir = next((f for f in ("flow", "flow-dis") if os.path.isdir(os.path.join(root, f))), None)
         if with_flow is not False and flow_dir:
@@ -500,7 +547,10 @@ class PairedVideos(_FolderDataset):
         for i in indices:
             item, aug = self.load_frame({f: ps[i] for f, ps in paths.items()}, aug, rng)
             frames.append(item)
-        return {k: torch.stack([f[k] for f in frames]) for k in frames[0]}
+        out = {k: torch.stack([f[k] for f in frames]) for k in frames[0]}
+        if "points" in out:
+            out["points"] = compact_point_ids(out["points"])
+        return out
 
     def __getitem__(self, index: int) -> dict:
         si, start = self.windows[index]
@@ -534,9 +584,9 @@ DATASETS = {
 }
 
 
-def build_dataset(root: str, cfg: DataConfig, seed: int = 0, train: bool = True) -> Dataset:
+def build_dataset(root: str, cfg: DataConfig, seed: int = 0, train: bool = True, **options) -> Dataset:
     """The dataset ``cfg.type`` names, read from ``root`` (or ``root/train`` when the data types live there,
-    as in imaginaire's train/val split)."""
+    as in imaginaire's train/val split). ``options`` go to its constructor (``with_unprojections``)."""
     split = os.path.join(root, "train" if train else "val")
     if os.path.isdir(split) and not any(os.path.isdir(os.path.join(root, d)) for d in
                                         ("images", "images_a", "images_content")):
@@ -545,4 +595,4 @@ def build_dataset(root: str, cfg: DataConfig, seed: int = 0, train: bool = True)
         raise VidsynthError(f"data.type must be one of {', '.join(DATASETS)}; found {cfg.type!r}")
     if cfg.label_type not in LABEL_FOLDERS + ("none",):
         raise VidsynthError(f"data.label_type must be one of {', '.join(LABEL_FOLDERS + ('none',))}; found {cfg.label_type!r}")
-    return DATASETS[cfg.type](root, cfg, seed=seed, train=train)
+    return DATASETS[cfg.type](root, cfg, seed=seed, train=train, **options)

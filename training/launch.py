@@ -78,7 +78,8 @@ def run(config: str | TrainConfig, data: str, out: str, resume: str | None = Non
         raise VidsynthError(f"{out} already holds a training run; continue it with --resume {out}, or pick another --out")
     info = init_distributed(device)
     try:
-        dataset = build_dataset(data, cfg.data, seed=cfg.trainer.seed, train=True)
+        dataset = build_dataset(data, cfg.data, seed=cfg.trainer.seed, train=True,
+                                **trainer_class(cfg.model).dataset_options)
         seed_everything(cfg.trainer.seed)  # identical initial weights on every rank
         generator, discriminator = build_networks(cfg, dataset)
         trainer = trainer_class(cfg.model)(cfg, generator, discriminator, dataset, out, info, progress=progress)

@@ -1,9 +1,10 @@
 """Training folders made from the synthetic worlds, in imaginaire's raw layout (no download needed).
 
 ``write_street_dataset`` renders sequences of the street world: ``images/``, ``seg_maps/`` (Cityscapes
-ids) and ``flow/`` (exact backward flow + validity, (H, W, 3) .npy). ``write_puppet_dataset`` renders
-the puppet: ``images/`` and ``poses-openpose/`` (OpenPose JSON). Both read back with the training
-datasets, so the built-in demo models and the benchmarks train on real, learnable data.
+ids), ``flow/`` (exact backward flow + validity, (H, W, 3) .npy) and, for wc-vid2vid, ``unprojections/``.
+``write_puppet_dataset`` renders the puppet: ``images/`` and ``poses-openpose/`` (OpenPose JSON). Both
+read back with the training datasets, so the built-in demo models and the benchmarks train on real,
+learnable data.
 
 >>> # write_street_dataset("data/street", starts=[0, 100, 200], frames=12, size=64)
 
@@ -34,15 +35,24 @@ def _write_png(path: str, array: np.ndarray) -> None:
 
 
 def write_street_dataset(out: str, starts: list[float], frames: int, size: int = 64, seed: int = 0,
-                         path: str = "loop", speed: float = 0.5) -> str:
-    """One sequence per start position (metres along the camera path), ``frames`` frames each."""
+                         path: str = "loop", speed: float = 0.5, unprojections: bool = False,
+                         voxel_size: float | None = None) -> str:
+    """One sequence per start position (metres along the camera path), ``frames`` frames each.
+
+    ``unprojections``: also write wc-vid2vid's ``unprojections/`` (imaginaire's per-frame pixel → 3D point
+    id files), with the world cut into ``voxel_size`` cubes, one point per cube and sequence. The default,
+    25.6 m / ``size`` (0.2 m at 128 pixels), is a pixel's footprint 13 m away: from the second frame on,
+    50 to 90 % of a frame's surface pixels see a point that an earlier frame saw (more as it goes on)."""
     from vidsynth.streams.synthetic.street import StreetConfig, StreetWorld
+
+    voxel_size = voxel_size or 25.6 / size
 
     for k, start in enumerate(starts):
         world = StreetWorld(StreetConfig(width=size, height=size, path=path, seed=seed, start=float(start),
                                          frames=frames, speed=speed))
         seq = f"seq{k:03d}"
         previous = None
+        point_ids: dict = {}
         for i in range(frames):
             f = world.frame(i, previous)
             previous = f
@@ -52,7 +62,24 @@ def write_street_dataset(out: str, starts: list[float], frames: int, size: int =
             flow = np.concatenate([f["flow"], f["flow_valid"][..., None].astype(np.float32)], axis=2)
             os.makedirs(os.path.join(out, "flow", seq), exist_ok=True)
             np.save(os.path.join(out, "flow", seq, name + ".npy"), flow.astype(np.float32))
+            if unprojections:
+                _write_unprojection(os.path.join(out, "unprojections", seq, name + ".pkl"), f, voxel_size, point_ids)
     return out
+
+
+def _write_unprojection(path: str, frame: dict, voxel_size: float, point_ids: dict) -> None:
+    """imaginaire's unprojection file of one frame: {'w<W>xh<H>': [row, column, point id, ...]} for every
+    surface pixel (not the sky); ``point_ids`` maps voxels to ids across the frames of a sequence."""
+    import pickle
+
+    rows, cols = np.nonzero(~frame["sky"])
+    voxels = np.floor(frame["points"][rows, cols] / voxel_size).astype(np.int64)
+    ids = np.array([point_ids.setdefault(tuple(v), len(point_ids)) for v in voxels.tolist()], np.int64)
+    H, W = frame["sky"].shape
+    flat = np.stack([rows, cols, ids], axis=1).reshape(-1).tolist()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as fh:
+        pickle.dump({f"w{W}xh{H}": flat}, fh)
 
 
 def openpose_json(keypoints: dict[str, np.ndarray]) -> dict:
@@ -98,11 +125,13 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--spacing", type=float, default=16.0, help="street: metres between sequence starts")
+    ap.add_argument("--unprojections", action="store_true",
+                    help="street: also write unprojections/ (wc-vid2vid's pixel → 3D point files)")
     ap.add_argument("--background-seed", type=int, default=None, help="puppet: one backdrop for every dance")
     args = ap.parse_args(argv)
     if args.world == "street":
         write_street_dataset(args.out, [k * args.spacing for k in range(args.sequences)], args.frames, args.size,
-                             seed=args.seed)
+                             seed=args.seed, unprojections=args.unprojections)
     else:
         write_puppet_dataset(args.out, args.sequences, args.frames, args.size, seed=args.seed,
                              background_seed=args.background_seed)

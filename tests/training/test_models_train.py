@@ -20,7 +20,7 @@ SIZE = 32
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    street = write_street_dataset(str(root / "street"), starts=[0.0, 30.0], frames=3, size=SIZE)
+    street = write_street_dataset(str(root / "street"), starts=[0.0, 30.0], frames=3, size=SIZE, unprojections=True)
     puppet = write_puppet_dataset(str(root / "puppet"), sequences=2, frames=3, size=SIZE)
     unpaired = root / "unpaired"
     few_shot = root / "few_shot"

@@ -115,6 +115,8 @@ class Trainer:
     discriminator_terms: tuple[str, ...] = ("gan",)
     #: DDP must look for parameters a step leaves unused (video generators' flow heads on first frames)
     ddp_find_unused: bool = False
+    #: what the family asks of the dataset (keyword arguments of its constructor)
+    dataset_options: dict = {}
 
     def __init__(self, cfg: TrainConfig, generator: nn.Module, discriminator: nn.Module, dataset,
                  out: str, dist_info: DistInfo | None = None, progress: bool = True):

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from ..losses import (discriminator_loss, feature_matching_loss, flow_l1_loss, generator_loss, masked_l1,
                       occlusion_mask_loss, temporal_loss, warp)
+from ..guidance import SequenceGuidance
 from .base import Trainer
 from .calls import split_batch, video_discriminator
 
@@ -71,16 +72,26 @@ class VideoTrainer(Trainer):
 
     # --- generation --------------------------------------------------------------------------------------
 
-    def frame_inputs(self, batch, t, prev_labels, prev_images) -> tuple[tuple, dict]:
+    def frame_inputs(self, batch, t, prev_labels, prev_images, sequence=None) -> tuple[tuple, dict]:
+        """The generator's arguments for frame t; ``sequence`` is what :meth:`begin_sequence` returned."""
         return (batch["label"][:, t], prev_labels, prev_images), {}
+
+    def begin_sequence(self, batch):
+        """State a family keeps while one batch of sequences is generated (None: nothing)."""
+        return None
+
+    def end_frame(self, sequence, t: int, out: dict, kwargs: dict) -> None:
+        """Frame t was generated (``out``) from ``kwargs``; a family updates its ``sequence`` state here."""
 
     def _generate(self, net, batch, num_frames: int) -> list[dict]:
         outs, prev_l, prev_i = [], None, None
+        sequence = self.begin_sequence(batch)
         for t in range(min(num_frames, batch["label"].shape[1])):
-            args, kwargs = self.frame_inputs(batch, t, prev_l, prev_i)
+            args, kwargs = self.frame_inputs(batch, t, prev_l, prev_i, sequence)
             out = net(*args, **kwargs)
             if isinstance(out, torch.Tensor):
                 out = {"image": out}
+            self.end_frame(sequence, t, out, kwargs)
             outs.append(out)
             prev_l = push_frame(prev_l, batch["label"][:, t], self.keep)
             prev_i = push_frame(prev_i, out["image"].detach(), self.keep)
@@ -170,6 +181,8 @@ class VideoTrainer(Trainer):
                 gt = batch["flow"][:, t]
                 valid = gt[:, 2:3] if gt.shape[1] > 2 else None
                 add("temporal", temporal_loss(outs[t - 1]["image"], fake, gt[:, :2], valid))
+            if self.weights.get("guidance", 0) > 0 and out.get("guidance") is not None:
+                add("guidance", masked_l1(fake, out["guidance"][:, :3], out["guidance"][:, 3:]))
         terms = {k: v / n for k, v in sums.items()}
         if self._temporal_on() and n >= self.cfg.trainer.video.temporal_frames:
             _, fake_t = self.D_plain(None, self._seq(fakes))
@@ -186,24 +199,38 @@ class VideoTrainer(Trainer):
 
 
 class WorldConsistentVideoTrainer(VideoTrainer):
-    """wc-vid2vid without guidance images (it then trains as vid2vid does); a first-frame single-image
+    """wc-vid2vid. With ``unprojections/`` in the data (``points`` in the batch), each frame gets the guidance
+    inference would give it: the colours generated for earlier frames at the same 3D points
+    (:class:`SequenceGuidance`), and the guidance loss (L1 to those colours where they exist) keeps the
+    generated world consistent. Without them it trains as vid2vid does. A first-frame single-image
     model, when the generator has one, gets a random style code."""
 
-    def frame_inputs(self, batch, t, prev_labels, prev_images):
+    default_loss_weights = {**VideoTrainer.default_loss_weights, "guidance": 20.0}
+    dataset_options = {"with_unprojections": True}
+
+    def begin_sequence(self, batch):
+        return SequenceGuidance(batch["points"]) if "points" in batch else None
+
+    def frame_inputs(self, batch, t, prev_labels, prev_images, sequence=None):
         args, kwargs = super().frame_inputs(batch, t, prev_labels, prev_images)
         sim = getattr(self.G_raw, "single_image_model", None)
         if sim is not None:
             kwargs["single_image_z"] = torch.randn(batch["label"].shape[0], sim.config.style_dims, device=self.device)
-        if "guidance" in batch:
-            kwargs["guidance"] = batch["guidance"][:, t]
+        if sequence is not None:
+            kwargs["guidance"] = sequence.guidance(t)
         return args, kwargs
+
+    def end_frame(self, sequence, t, out, kwargs):
+        if sequence is not None:
+            out["guidance"] = kwargs["guidance"]
+            sequence.update(t, out["image"])
 
 
 class FewShotVideoTrainer(VideoTrainer):
     """fs-vid2vid: every frame also sees the references (``ref_label``, ``ref_images``: B,K,...); the
     reference warp is trained to reproduce the current frame."""
 
-    def frame_inputs(self, batch, t, prev_labels, prev_images):
+    def frame_inputs(self, batch, t, prev_labels, prev_images, sequence=None):
         return (batch["label"][:, t], batch["ref_label"], batch["ref_images"], prev_labels, prev_images), {}
 
     def flow_terms(self, batch, t, out):
