@@ -253,17 +253,17 @@ class Augment:
         return np.ascontiguousarray(f)
 
 
-def read_point_map(path: str, shape: tuple[int, int]) -> np.ndarray:
-    """One unprojection file as an int64 map of point ids (-1 where no point), at the entry for the image's
-    ``shape`` (H, W) when the file has one, else at its largest entry (the augmentation resizes it)."""
+def read_point_map(path: str, sizes: list[tuple[int, int]]) -> np.ndarray:
+    """One unprojection file as an int64 map of point ids (-1 where no point), at its entry for the first
+    of ``sizes`` (H, W) it has, else at its largest entry (the augmentation then resizes the map)."""
     from vidsynth.geometry.unprojection import read_unprojection, resolution_of
 
     entries = read_unprojection(path)
     if not entries:
         raise VidsynthError(f"the unprojection file {path} holds no resolution entry; expected keys like "
-                            f"'w{shape[1]}xh{shape[0]}'; rewrite it or delete the unprojections/ folder")
-    key = f"w{shape[1]}xh{shape[0]}"
-    if key not in entries:
+                            f"'w{sizes[0][1]}xh{sizes[0][0]}'; rewrite it or delete the unprojections/ folder")
+    key = next((f"w{w}xh{h}" for h, w in sizes if f"w{w}xh{h}" in entries), None)
+    if key is None:
         key = max(entries, key=lambda k: resolution_of(k)[0] * resolution_of(k)[1])
     h, w = resolution_of(key)
     mapping = entries[key]
@@ -418,7 +418,9 @@ class _FolderDataset(Dataset):
         if "flow" in paths:
             out["flow"] = torch.from_numpy(aug.flow(read_flow(paths["flow"]))).permute(2, 0, 1)
         if "unprojections" in paths:
-            out["points"] = torch.from_numpy(aug.image(read_point_map(paths["unprojections"], shape), nearest=True))
+            # the entry at the size the frame is scaled to (before the crop) needs no resampling
+            points = read_point_map(paths["unprojections"], [(aug.h, aug.w), shape])
+            out["points"] = torch.from_numpy(aug.image(points, nearest=True))
         return out, aug
 
 

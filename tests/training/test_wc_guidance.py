@@ -139,3 +139,22 @@ def test_unprojections_must_match_the_frames(street, tmp_path):
         f.write(b"not a pickle")
     with pytest.raises(VidsynthError, match="000002.pkl"):
         _videos(data)[len(_videos(data)) - 1]
+
+
+RAW_WC = "/work/imaginaire/dataset/unit_test/raw/wc_vid2vid/cityscapes"
+
+
+@pytest.mark.skipif(not os.path.isdir(RAW_WC), reason="imaginaire's unit-test data is not on this machine")
+def test_imaginaire_unprojections_read_and_train(tmp_path):
+    cfg = load_config("wc_vid2vid_tiny")
+    cfg.data.crop_size, cfg.data.resize_short = [64, 128], 64
+    cfg.data.batch_size, cfg.data.sequence_length = 1, 3
+    cfg.trainer.video.initial_frames = 3
+    # a frame scaled to 128x64 reads the file's w128xh64 entry as it is: one pixel per point
+    example = build_dataset(RAW_WC, cfg.data, train=False, with_unprojections=True)[0]
+    files = sorted(os.listdir(os.path.join(RAW_WC, "unprojections", "seq0000")))[:3]
+    for t, name in enumerate(files):
+        entry = read_unprojection(os.path.join(RAW_WC, "unprojections", "seq0000", name))["w128xh64"]
+        assert int((example["points"][t] >= 0).sum()) == len(entry)
+    result = run(cfg, RAW_WC, str(tmp_path / "run"), progress=False, max_iter=1)
+    assert result["losses"]["gen/guidance"] > 0, result["losses"]
