@@ -61,6 +61,20 @@ class OptimizerConfig:
 
 
 @dataclass
+class InitConfig:
+    """How the convolution, linear and embedding weights start (imaginaire's ``trainer.init``): ``none``
+    keeps PyTorch's own initialisation; ``normal`` (std = gain), ``xavier``, ``xavier_uniform``,
+    ``kaiming``, ``kaiming_linear`` (scaled by gain) and ``orthogonal`` draw them anew, and every bias
+    starts at 0. Weights under spectral or weight norm keep their own start, as they do in imaginaire."""
+
+    type: str = "none"
+    gain: float = 0.02
+
+
+INIT_TYPES = ("none", "normal", "xavier", "xavier_uniform", "kaiming", "kaiming_linear", "orthogonal")
+
+
+@dataclass
 class EmaConfig:
     """An exponential moving average of the generator's weights, the copy inference uses."""
 
@@ -133,6 +147,7 @@ class TrainerConfig:
     loss_weights: dict[str, float] = field(default_factory=lambda: {"gan": 1.0, "feature_matching": 10.0})
     perceptual: PerceptualConfig = field(default_factory=PerceptualConfig)
     ema: EmaConfig = field(default_factory=EmaConfig)
+    init: InitConfig = field(default_factory=InitConfig)
     amp: bool = True  # on CUDA only; the CPU always runs fp32
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
@@ -195,6 +210,8 @@ def config_from_dict(data: dict) -> TrainConfig:
 def validate(cfg: TrainConfig) -> None:
     from .losses import GAN_MODES
 
+    if cfg.trainer.init.type not in INIT_TYPES:
+        raise VidsynthError(f"trainer.init.type must be one of {', '.join(INIT_TYPES)}; found {cfg.trainer.init.type!r}")
     if cfg.trainer.gan_mode not in GAN_MODES:
         raise VidsynthError(f"trainer.gan_mode must be one of {', '.join(GAN_MODES)}; found {cfg.trainer.gan_mode!r}")
     if len(cfg.data.crop_size) != 2 or min(cfg.data.crop_size) < 8:

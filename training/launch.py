@@ -18,7 +18,7 @@ from . import checkpoint as ckpt
 from .config import TrainConfig, load_config
 from .datasets import build_dataset
 from .distributed import finish_distributed, init_distributed, shutdown_distributed
-from .models import _EXTRA, build_networks, trainer_class, trainer_family
+from .models import _EXTRA, build_networks, initialise_weights, trainer_class, trainer_family
 from .trainers.base import seed_everything
 
 
@@ -82,6 +82,8 @@ def run(config: str | TrainConfig, data: str, out: str, resume: str | None = Non
                                 **trainer_class(cfg.model).dataset_options)
         seed_everything(cfg.trainer.seed)  # identical initial weights on every rank
         generator, discriminator = build_networks(cfg, dataset)
+        initialise_weights(generator, cfg.trainer.init)
+        initialise_weights(discriminator, cfg.trainer.init)
         trainer = trainer_class(cfg.model)(cfg, generator, discriminator, dataset, out, info, progress=progress)
         if resume:
             trainer.resume(resume)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import Callable
 
+import torch
 import torch.nn as nn
 
 from vidsynth.errors import VidsynthError
 
-from .config import TrainConfig
+from .config import InitConfig, TrainConfig
 
 # model name -> (trainer family, the dataset type it reads)
 FAMILIES = {
@@ -60,6 +61,39 @@ def build_networks(cfg: TrainConfig, dataset=None) -> tuple[nn.Module, nn.Module
     generator = build_model(cfg.model, generator_config(cfg))
     discriminator = build_discriminator(cfg, generator, dataset)
     return generator, discriminator
+
+
+def initialise_weights(module: nn.Module, init: InitConfig) -> nn.Module:
+    """Draw the weights of every convolution, linear and embedding layer anew as ``init`` says, and zero
+    every bias (imaginaire's ``weights_init``); ``init.type == 'none'`` leaves the module as it is.
+
+    >>> conv = initialise_weights(nn.Conv2d(8, 8, 3), InitConfig("normal", 0.02))
+    >>> round(float(conv.weight.detach().std()), 2), float(conv.bias.detach().abs().sum())
+    (0.02, 0.0)
+    """
+    from torch.nn import init as nn_init
+    from torch.nn.utils import parametrize
+
+    if init.type == "none":
+        return module
+    gain = init.gain
+    draw = {
+        "normal": lambda w: nn_init.normal_(w, 0.0, gain),
+        "xavier": lambda w: nn_init.xavier_normal_(w, gain=gain),
+        "xavier_uniform": lambda w: nn_init.xavier_uniform_(w, gain=gain),
+        "kaiming": lambda w: nn_init.kaiming_normal_(w, a=0, mode="fan_in").mul_(gain),
+        "kaiming_linear": lambda w: nn_init.kaiming_normal_(w, a=0, mode="fan_in", nonlinearity="linear").mul_(gain),
+        "orthogonal": lambda w: nn_init.orthogonal_(w, gain=gain),
+    }[init.type]
+    weighted = (nn.modules.conv._ConvNd, nn.Linear, nn.Embedding)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, weighted) and not parametrize.is_parametrized(m, "weight"):
+                draw(m.weight)
+            bias = getattr(m, "bias", None)
+            if isinstance(bias, nn.Parameter):
+                bias.zero_()
+    return module
 
 
 def label_channels(cfg: TrainConfig) -> int:

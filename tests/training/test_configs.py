@@ -32,6 +32,8 @@ def test_bad_configs_say_what_is_wrong(tmp_path):
         train_config({"model": "spade", "trainer": {"max_iters": 3}})
     with pytest.raises(VidsynthError, match="gan_mode"):
         train_config({"model": "spade", "trainer": {"gan_mode": "wgan"}})
+    with pytest.raises(VidsynthError, match="trainer.init.type must be one of none, normal, xavier.*'glorot'"):
+        train_config({"model": "spade", "trainer": {"init": {"type": "glorot"}}})
     with pytest.raises(VidsynthError, match="'model:'"):
         train_config({"data": {}})
     with pytest.raises(VidsynthError, match="does not exist.*spade_tiny"):

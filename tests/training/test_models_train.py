@@ -91,3 +91,31 @@ def test_exported_model_file_equals_the_trained_average(datasets, tmp_path):
     with torch.no_grad():
         a, b = trained.eval()(label), loaded(label)
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_imaginaire_initialisation(tmp_path):
+    """trainer.init draws plain weights anew and zeroes biases; spectral-normed weights keep their start
+    (imaginaire's init never reaches them either); 'none' changes nothing."""
+    from vidsynth.training.config import InitConfig
+    from vidsynth.training.models import build_networks, initialise_weights
+
+    cfg = load_config("spade_tiny")
+    cfg.data.crop_size = [SIZE, SIZE]
+    torch.manual_seed(0)
+    G, D = build_networks(cfg)
+    before_G, before_D = {k: v.clone() for k, v in G.state_dict().items()}, {k: v.clone() for k, v in D.state_dict().items()}
+    initialise_weights(G, InitConfig("none"))
+    assert all(torch.equal(before_G[k], v) for k, v in G.state_dict().items())
+
+    initialise_weights(G, InitConfig("xavier", 0.02))
+    initialise_weights(D, InitConfig("xavier", 0.02))
+    convs = [m for m in G.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(float(m.bias.abs().sum()) == 0 for m in convs if m.bias is not None)
+    big = max(convs, key=lambda m: m.weight.numel())
+    fan_in, fan_out = big.weight[0].numel(), big.weight.shape[0] * big.weight[0, 0].numel()
+    expected = 0.02 * (2.0 / (fan_in + fan_out)) ** 0.5
+    assert abs(float(big.weight.std()) / expected - 1) < 0.1
+    # the discriminator's spectral-normed convolutions keep their weights, not their biases
+    originals = [k for k in before_D if k.endswith("parametrizations.weight.original")]
+    assert originals and all(torch.equal(D.state_dict()[k], before_D[k]) for k in originals)
+    assert all(float(v.abs().sum()) == 0 for k, v in D.state_dict().items() if k.endswith(".bias"))

@@ -52,7 +52,7 @@ def test_unprojections_become_point_maps(street):
         raw[t, m[:, 0], m[:, 1]] = m[:, 2]
     pairs = {(int(a), int(b)) for a, b in zip(raw[raw >= 0], points.numpy()[raw >= 0])}
     assert len({a for a, _ in pairs}) == len(pairs) == len({b for _, b in pairs})
-    assert (raw[1:][raw[1:] >= 0][:, None] == raw[0][raw[0] >= 0][None]).any(1).mean() > 0.2  # points recur
+    assert (raw[1:][raw[1:] >= 0][:, None] == raw[0][raw[0] >= 0][None]).any(1).mean() > 0.1  # points recur
     # vid2vid leaves the folder alone
     cfg = DataConfig(type="paired_videos", num_classes=35, crop_size=[SIZE, SIZE], sequence_length=4)
     assert "points" not in build_dataset(street, cfg, train=False)[0]

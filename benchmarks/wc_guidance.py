@@ -1,0 +1,200 @@
+"""wc-vid2vid benchmark: does training with guidance make the generated street consistent with itself?
+
+Two tiny wc-vid2vids train on the same street sequences (64×64, Cityscapes labels, exact flow), with the
+same seed, recipe and number of iterations, side by side: one with the sequences' ``unprojections/``
+(guidance images and the guidance loss), one without (the folder left out: it trains as vid2vid does).
+Both then render held-out sequences (places between the training ones) frame by frame, as inference
+does; the guided one gets its guidance from the held-out unprojection files through the engine's own
+:class:`~vidsynth.geometry.unprojection.UnprojectionGuidance`. Scores, per model:
+
+- consistency error: mean |out_t − the colour an earlier output gave the same 3D point| (0..255) over
+  the pixels whose point an earlier frame coloured, t ≥ 1. This is what world consistency means. It is
+  measured the same way for both models (the unguided one just never sees those colours), and for the
+  real frames, whose error is the floor;
+- PSNR against the real frames, and warp error between consecutive outputs (as ``training.py``).
+
+    python benchmarks/wc_guidance.py                    # defaults: about 12 min on 2 cores
+    python benchmarks/wc_guidance.py --iters 40 --out /tmp/wc   # a quick look
+
+Results go to stdout and ``OUT/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from vidsynth.geometry.unprojection import UnprojectionGuidance, read_unprojection  # noqa: E402
+from vidsynth.training.config import load_config  # noqa: E402
+from vidsynth.training.datasets import LabelEncoder, read_flow, read_id_map, read_image  # noqa: E402
+from vidsynth.training.launch import run  # noqa: E402
+from vidsynth.training.losses import warp  # noqa: E402
+from vidsynth.training.synthetic_data import write_street_dataset  # noqa: E402
+
+TRAIN_STARTS = [float(s) for s in np.arange(0.0, 160.0, 8.0)]  # 20 sequences along the loop, 8 m apart
+HELD_OUT_STARTS = [4.0, 44.0, 84.0, 124.0]                       # between them: places never trained on
+
+
+def bench_config(size: int, iters: int, frames: int, init: str = "xavier"):
+    """The shipped tiny config with an L1-leaning recipe (as ``training.py``'s vid2vid), the guidance loss
+    and (by default) imaginaire's initialisation, xavier with gain 0.02."""
+    cfg = load_config("wc_vid2vid_tiny")
+    cfg.trainer.init.type, cfg.trainer.init.gain = init, 0.02
+    cfg.trainer.loss_weights = {"gan": 0.1, "feature_matching": 1.0, "l1": 20.0, "perceptual": 0.0, "flow": 10.0,
+                                "temporal": 10.0, "temporal_gan": 0.0, "guidance": 20.0}
+    cfg.trainer.max_iter = iters
+    cfg.data.sequence_length = frames
+    cfg.trainer.video.initial_frames = 2
+    cfg.trainer.video.double_every = max(1, iters // 3)
+    for opt in (cfg.gen_opt, cfg.dis_opt):
+        opt.schedule.type, opt.schedule.start, opt.schedule.end = "linear", iters // 2, iters
+    cfg.data.crop_size = [size, size]
+    cfg.data.flip = False
+    cfg.trainer.checkpoint_every = 100
+    cfg.trainer.ema.start_iter = max(1, iters // 5)
+    cfg.generator["output_size"] = [size, size]
+    return cfg
+
+
+def train_one(name: str, cfg, data: str, out: str, threads: int) -> dict:
+    torch.set_num_threads(threads)
+    t = time.time()
+    result = run(cfg, data, out, progress=False)
+    return {"model_file": result["model_file"], f"{name}_train_s": time.time() - t}
+
+
+def load_sequences(root: str) -> list[dict]:
+    seqs = []
+    for seq in sorted(os.listdir(os.path.join(root, "images"))):
+        stems = [os.path.splitext(n)[0] for n in sorted(os.listdir(os.path.join(root, "images", seq)))]
+        seqs.append({
+            "images": np.stack([read_image(os.path.join(root, "images", seq, s + ".png")) for s in stems]),
+            "labels": np.stack([read_id_map(os.path.join(root, "seg_maps", seq, s + ".png")) for s in stems]),
+            "flow": np.stack([read_flow(os.path.join(root, "flow", seq, s + ".npy")) for s in stems]),
+            "points": [read_unprojection(os.path.join(root, "unprojections", seq, s + ".pkl")) for s in stems],
+        })
+    return seqs
+
+
+def to_uint8(img: torch.Tensor) -> np.ndarray:
+    return ((img[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+
+
+def render(model_file: str, cfg, seqs, guided: bool) -> list[np.ndarray]:
+    """Each held-out sequence through the model, frame by frame (the guided model with its guidance)."""
+    from vidsynth.networks.model_file import load_model
+
+    net = load_model(model_file)
+    enc = LabelEncoder(cfg.data)
+    outs = []
+    with torch.no_grad():
+        for s in seqs:
+            state, frames, world = net.initial_state(), [], UnprojectionGuidance()
+            for t, ids in enumerate(s["labels"]):
+                conditions = {"label": enc.seg(ids, None)[None]}
+                if guided:
+                    conditions["guidance"] = world.guidance(s["points"][t], *ids.shape)
+                out, state = net.step(conditions, state)
+                world.update(out["image"], s["points"][t])
+                frames.append(to_uint8(out["image"]))
+            outs.append(np.stack(frames))
+    return outs
+
+
+def consistency_error(frames: np.ndarray, points: list) -> float:
+    """Mean |f_t − the colour the first frame to see a pixel's 3D point gave it| (0..255) over the pixels
+    whose point an earlier frame saw, t ≥ 1."""
+    world, errs = UnprojectionGuidance(), []
+    for t, frame in enumerate(frames):
+        guidance = world.guidance(points[t], *frame.shape[:2])
+        mask = guidance[0, 3] > 0
+        if t > 0 and mask.any():
+            seen = ((guidance[0, :3] + 1) * 127.5).permute(1, 2, 0)
+            errs.append(float((torch.from_numpy(frame).float() - seen)[mask].abs().mean()))
+        world.update(frame, points[t])
+    return float(np.mean(errs))
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * math.log10(255.0 ** 2 / max(mse, 1e-10))
+
+
+def warp_error(frames: np.ndarray, flows: np.ndarray) -> float:
+    """Mean |f_t − warp(f_{t−1}, flow_t)| (0..255) over the pixels visible in both frames, t ≥ 1."""
+    errs = []
+    for t in range(1, len(frames)):
+        cur = torch.from_numpy(frames[t]).permute(2, 0, 1)[None].float()
+        prev = torch.from_numpy(frames[t - 1]).permute(2, 0, 1)[None].float()
+        flow = torch.from_numpy(flows[t][..., :2]).permute(2, 0, 1)[None]
+        valid = torch.from_numpy(flows[t][..., 2] > 0.5)
+        if valid.any():
+            errs.append(float((warp(prev, flow) - cur).abs().mean(1)[0][valid].mean()))
+    return float(np.mean(errs))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default="/tmp/vidsynth_bench_wc")
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--frames", type=int, default=8, help="frames per training sequence (held-out: 12)")
+    ap.add_argument("--iters", type=int, default=600)
+    ap.add_argument("--threads", type=int, default=1, help="per model (the two train side by side)")
+    ap.add_argument("--init", default="xavier", help="trainer.init.type of both runs (none: PyTorch's own)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if os.path.isdir(args.out):
+        shutil.rmtree(args.out)
+    t0 = time.time()
+    guided_dir, plain_dir = os.path.join(args.out, "train"), os.path.join(args.out, "train_without_unprojections")
+    test_dir = os.path.join(args.out, "held_out")
+    write_street_dataset(guided_dir, TRAIN_STARTS, args.frames, args.size, unprojections=True)
+    write_street_dataset(test_dir, HELD_OUT_STARTS, 12, args.size, unprojections=True)
+    shutil.copytree(guided_dir, plain_dir, ignore=shutil.ignore_patterns("unprojections"))
+    cfg = bench_config(args.size, args.iters, min(args.frames, 6), args.init)
+
+    import multiprocessing as mp
+
+    jobs = [("guided", cfg, guided_dir, os.path.join(args.out, "guided"), args.threads),
+            ("unguided", cfg, plain_dir, os.path.join(args.out, "unguided"), args.threads)]
+    with mp.get_context("spawn").Pool(2) as pool:
+        guided, unguided = pool.starmap(train_one, jobs)
+
+    held = load_sequences(test_dir)
+    real = [s["images"] for s in held]
+    flows = [s["flow"] for s in held]
+    results = {"settings": vars(args), "guided_train_s": guided["guided_train_s"],
+               "unguided_train_s": unguided["unguided_train_s"]}
+    points = [s["points"] for s in held]
+    for name, trained in (("guided", guided), ("unguided", unguided)):
+        outs = render(trained["model_file"], cfg, held, guided=name == "guided")
+        results[name] = {
+            "consistency_error": float(np.mean([consistency_error(o, p) for o, p in zip(outs, points)])),
+            "psnr_db": float(np.mean([psnr(o, r) for so, sr in zip(outs, real) for o, r in zip(so, sr)])),
+            "warp_error": float(np.mean([warp_error(o, f) for o, f in zip(outs, flows)])),
+        }
+    results["real_frames"] = {  # the floor: shading changes with the view, and a voxel spans several pixels
+        "consistency_error": float(np.mean([consistency_error(r, p) for r, p in zip(real, points)])),
+        "warp_error": float(np.mean([warp_error(r, f) for r, f in zip(real, flows)])),
+    }
+    results["consistency_ratio_guided_over_unguided"] = (results["guided"]["consistency_error"]
+                                                         / max(results["unguided"]["consistency_error"], 1e-9))
+    results["total_s"] = time.time() - t0
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    print(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
