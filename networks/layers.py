@@ -49,6 +49,7 @@ __all__ = [
     "PositionalGrid",
     "apply_weight_norms",
     "fold_weight_norms",
+    "load_plain_weights",
     "assert_shape",
     "check_size_multiple",
     "is_conditional",
@@ -582,6 +583,29 @@ def apply_weight_norms(module: nn.Module) -> nn.Module:
         else:
             raise ValueError(f"unknown weight norm {block.weight_norm!r}")
     return module
+
+
+def load_plain_weights(module: nn.Module, state: dict) -> tuple[list[str], list[str]]:
+    """Load a plain state dict (a model file's: ``conv.weight``) into ``module`` whose blocks may carry
+    weight-norm parametrisations: each such weight is assigned through its parametrisation (spectral
+    norm keeps it as the original, weight norm splits it into gain and direction). Returns the
+    (missing, unexpected) keys, as ``load_state_dict(strict=False)`` does, named as in the plain file."""
+    from torch.nn.utils import parametrize
+
+    state = dict(state)
+    inner, missing = [], []
+    with torch.no_grad():
+        for name, m in module.named_modules(remove_duplicate=False):  # a shared module under each name
+            if parametrize.is_parametrized(m, "weight"):
+                key = f"{name}.weight" if name else "weight"
+                inner.append(f"{name}.parametrizations." if name else "parametrizations.")
+                if key in state:
+                    m.weight = state.pop(key).to(m.parametrizations.weight.original.dtype)
+                else:
+                    missing.append(key)
+    result = module.load_state_dict(state, strict=False)
+    missing += [k for k in result.missing_keys if not k.startswith(tuple(inner))]
+    return missing, list(result.unexpected_keys)
 
 
 def fold_weight_norms(module: nn.Module) -> nn.Module:

@@ -148,6 +148,9 @@ class TrainerConfig:
     perceptual: PerceptualConfig = field(default_factory=PerceptualConfig)
     ema: EmaConfig = field(default_factory=EmaConfig)
     init: InitConfig = field(default_factory=InitConfig)
+    # train the generator with the spectral / weight norms its config marks (imaginaire's recipe; folded
+    # into plain weights at export); false trains the plain weights (the tiny video configs)
+    generator_weight_norms: bool = True
     amp: bool = True  # on CUDA only; the CPU always runs fp32
     checkpoint_every: int = 500
     keep_checkpoints: int = 3

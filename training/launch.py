@@ -9,10 +9,12 @@ rank's share of the data follow from the environment, nothing else changes.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 
 from vidsynth.errors import VidsynthError
+from vidsynth.networks.layers import apply_weight_norms, fold_weight_norms
 
 from . import checkpoint as ckpt
 from .config import TrainConfig, load_config
@@ -45,7 +47,8 @@ def export_model(generator, cfg: TrainConfig, path: str) -> str:
     from vidsynth.networks import model_file
 
     if getattr(generator, "model_name", None) and hasattr(generator, "config"):
-        model_file.save_model(generator, path)  # atomic (temp file + rename)
+        # weight norms baked into plain weights: the file holds what the network computes now
+        model_file.save_model(fold_weight_norms(copy.deepcopy(generator).eval()), path)  # atomic (temp + rename)
         return path
     # a model registered for training only: the same file format, its config as given
     from safetensors.torch import save_file
@@ -82,6 +85,8 @@ def run(config: str | TrainConfig, data: str, out: str, resume: str | None = Non
                                 **trainer_class(cfg.model).dataset_options)
         seed_everything(cfg.trainer.seed)  # identical initial weights on every rank
         generator, discriminator = build_networks(cfg, dataset)
+        if cfg.trainer.generator_weight_norms:
+            apply_weight_norms(generator)  # folded back into plain weights at export
         initialise_weights(generator, cfg.trainer.init)
         initialise_weights(discriminator, cfg.trainer.init)
         trainer = trainer_class(cfg.model)(cfg, generator, discriminator, dataset, out, info, progress=progress)

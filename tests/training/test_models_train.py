@@ -119,3 +119,35 @@ def test_imaginaire_initialisation(tmp_path):
     originals = [k for k in before_D if k.endswith("parametrizations.weight.original")]
     assert originals and all(torch.equal(D.state_dict()[k], before_D[k]) for k in originals)
     assert all(float(v.abs().sum()) == 0 for k, v in D.state_dict().items() if k.endswith(".bias"))
+
+
+def test_generator_weight_norms_train_and_fold_into_the_model_file(datasets, tmp_path):
+    """A generator whose config marks spectral norm trains with it (the checkpoint holds the
+    parametrisation), its model file holds plain weights that compute what the trained average computes,
+    and --init reads that file back into a spectral-normed generator."""
+    from vidsynth.networks.layers import apply_weight_norms
+    from vidsynth.training.models import build_networks
+
+    cfg = load_config("spade_tiny")
+    cfg.generator["weight_norm"] = "spectral"
+    cfg.data.crop_size = [SIZE, SIZE]
+    cfg.data.batch_size = 2
+    out = str(tmp_path / "run")
+    result = run(cfg, datasets["street"], out, progress=False, max_iter=2)
+    state = ckpt.load_checkpoint(out)["generator_ema"]
+    assert sum(k.endswith(".parametrizations.weight.original") for k in state) > 10
+    trained, _ = build_networks(cfg)
+    apply_weight_norms(trained).load_state_dict(state)
+    loaded = load_model(result["model_file"])
+    assert not any("parametrizations" in k for k in loaded.state_dict())
+    label = torch.zeros(1, 35, SIZE, SIZE)
+    label[:, 7, SIZE // 2:] = 1
+    label[:, 23, :SIZE // 2] = 1
+    with torch.no_grad():
+        torch.testing.assert_close(trained.eval()(label), loaded(label), rtol=1e-5, atol=1e-5)
+    again = run(cfg, datasets["street"], str(tmp_path / "again"), progress=False, max_iter=1, init=result["model_file"])
+    assert again["iteration"] == 1
+
+    cfg.trainer.generator_weight_norms = False  # the plain weights train: no parametrisation in the checkpoint
+    run(cfg, datasets["street"], str(tmp_path / "plain"), progress=False, max_iter=1)
+    assert not any("parametrizations" in k for k in ckpt.load_checkpoint(str(tmp_path / "plain"))["generator"])

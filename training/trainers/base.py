@@ -367,7 +367,9 @@ class Trainer:
 
     def load_init(self, state_dict: dict, source: str) -> None:
         """Start the generator (and its average) from given weights: ``--init`` fine-tuning."""
-        missing, unexpected = self.G_raw.load_state_dict(state_dict, strict=False)
+        from vidsynth.networks.layers import load_plain_weights
+
+        missing, unexpected = load_plain_weights(self.G_raw, state_dict)
         if missing or unexpected:
             raise VidsynthError(
                 f"the model file {source} does not fit the generator the config builds: missing keys "
