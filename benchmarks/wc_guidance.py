@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import sys
@@ -34,11 +33,11 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks.training import psnr, to_uint8, warp_error  # noqa: E402
 from vidsynth.geometry.unprojection import UnprojectionGuidance, read_unprojection  # noqa: E402
 from vidsynth.training.config import load_config  # noqa: E402
 from vidsynth.training.datasets import LabelEncoder, read_flow, read_id_map, read_image  # noqa: E402
 from vidsynth.training.launch import run  # noqa: E402
-from vidsynth.training.losses import warp  # noqa: E402
 from vidsynth.training.synthetic_data import write_street_dataset  # noqa: E402
 
 TRAIN_STARTS = [float(s) for s in np.arange(0.0, 160.0, 8.0)]  # 20 sequences along the loop, 8 m apart
@@ -86,10 +85,6 @@ def load_sequences(root: str) -> list[dict]:
     return seqs
 
 
-def to_uint8(img: torch.Tensor) -> np.ndarray:
-    return ((img[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
-
-
 def render(model_file: str, cfg, seqs, guided: bool) -> list[np.ndarray]:
     """Each held-out sequence through the model, frame by frame (the guided model with its guidance)."""
     from vidsynth.networks.model_file import load_model
@@ -122,24 +117,6 @@ def consistency_error(frames: np.ndarray, points: list) -> float:
             seen = ((guidance[0, :3] + 1) * 127.5).permute(1, 2, 0)
             errs.append(float((torch.from_numpy(frame).float() - seen)[mask].abs().mean()))
         world.update(frame, points[t])
-    return float(np.mean(errs))
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return 10 * math.log10(255.0 ** 2 / max(mse, 1e-10))
-
-
-def warp_error(frames: np.ndarray, flows: np.ndarray) -> float:
-    """Mean |f_t − warp(f_{t−1}, flow_t)| (0..255) over the pixels visible in both frames, t ≥ 1."""
-    errs = []
-    for t in range(1, len(frames)):
-        cur = torch.from_numpy(frames[t]).permute(2, 0, 1)[None].float()
-        prev = torch.from_numpy(frames[t - 1]).permute(2, 0, 1)[None].float()
-        flow = torch.from_numpy(flows[t][..., :2]).permute(2, 0, 1)[None]
-        valid = torch.from_numpy(flows[t][..., 2] > 0.5)
-        if valid.any():
-            errs.append(float((warp(prev, flow) - cur).abs().mean(1)[0][valid].mean()))
     return float(np.mean(errs))
 
 
