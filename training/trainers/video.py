@@ -6,8 +6,8 @@ losses: image GAN on (label, frame), feature matching, perceptual, the flow term
 against the ground-truth flow where the data has one, the previous real frame warped by the predicted
 flow against the current one, the occlusion mask against where that warp is right), an optional
 temporal consistency term, the temporal GAN on ``temporal_frames`` consecutive frames, and for
-wc-vid2vid the guidance term. Progressive training: the sequence starts at ``video.initial_frames`` frames and doubles every
-``video.double_every`` iterations up to ``data.sequence_length``.
+wc-vid2vid the guidance term. Progressive training: the sequence starts at ``video.initial_frames``
+frames and doubles every ``video.double_every`` iterations up to ``data.sequence_length``.
 """
 
 from __future__ import annotations
