@@ -129,6 +129,11 @@ class Trainer:
         self.weights = dict(self.default_loss_weights)
         self.weights.update(cfg.trainer.loss_weights)
 
+        if self.info.distributed and self.device.type == "cuda":
+            # batch statistics over the global batch, as imaginaire's sync_batch norms (SPADE's). PyTorch's
+            # SyncBatchNorm runs on GPUs only: CPU (gloo) runs keep per-process statistics.
+            generator = nn.SyncBatchNorm.convert_sync_batchnorm(generator)
+            discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(discriminator)
         self.G_raw = generator.to(self.device)
         self.D_raw = discriminator.to(self.device)
         # the training forward of each network, as one module (what DDP wraps); *_plain skip DDP, for
