@@ -47,7 +47,7 @@ HELD_OUT_STARTS = [4.0, 44.0, 84.0, 124.0]                         # between the
 VID2VID_ITERS = 800
 
 
-def bench_configs(size: int, spade_iters: int, vid_iters: int):
+def bench_configs(size: int, spade_iters: int, vid_iters: int, vid_frames: int = 4, seed: int = 0):
     """The shipped tiny configs with the benchmark's loss weights (the same image losses for both)."""
     common = {"gan": 0.1, "feature_matching": 1.0, "l1": 20.0, "perceptual": 0.0}
     spade = load_config("spade_tiny")
@@ -56,7 +56,7 @@ def bench_configs(size: int, spade_iters: int, vid_iters: int):
     vid = load_config("vid2vid_street_tiny")
     vid.trainer.loss_weights = dict(common, flow=10.0, temporal=10.0, temporal_gan=0.0)
     vid.trainer.max_iter = vid_iters
-    vid.data.sequence_length = 4
+    vid.data.sequence_length = vid_frames
     vid.trainer.video.initial_frames = 2
     vid.trainer.video.double_every = max(1, vid_iters // 3)
     for cfg in (spade, vid):
@@ -66,6 +66,7 @@ def bench_configs(size: int, spade_iters: int, vid_iters: int):
         cfg.data.flip = False
         cfg.trainer.checkpoint_every = 100
         cfg.trainer.ema.start_iter = max(1, cfg.trainer.max_iter // 5)
+        cfg.trainer.seed = seed
     vid.generator["output_size"] = [size, size]
     return spade, vid
 
@@ -160,6 +161,8 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=6, help="frames per training sequence (held-out: 8)")
     ap.add_argument("--spade-iters", type=int, default=1000)
     ap.add_argument("--vid2vid-iters", type=int, default=VID2VID_ITERS)
+    ap.add_argument("--vid2vid-frames", type=int, default=4, help="vid2vid's longest training sequence")
+    ap.add_argument("--seed", type=int, default=0, help="trainer.seed of both runs")
     ap.add_argument("--only", choices=["spade", "vid2vid"], default=None, help="train just this one")
     ap.add_argument("--serial", action="store_true", help="train one after the other (default: side by side, "
                                                           "one process and --threads threads each)")
@@ -178,7 +181,7 @@ def main(argv=None) -> int:
         write_street_dataset(test_dir, HELD_OUT_STARTS, 8, args.size)
     t_data = time.time() - t0
     train, held = load_sequences(train_dir), load_sequences(test_dir)
-    spade_cfg, vid_cfg = bench_configs(args.size, args.spade_iters, args.vid2vid_iters)
+    spade_cfg, vid_cfg = bench_configs(args.size, args.spade_iters, args.vid2vid_iters, args.vid2vid_frames, args.seed)
 
     times = {}
 
