@@ -111,21 +111,15 @@ def read_flow(path: str) -> np.ndarray:
 # --- folder scanning ----------------------------------------------------------------------------------
 
 
-def _is_data_file(name: str, folder: str) -> bool:
-    low = name.lower()
+def _file_kind(folder: str) -> tuple[tuple[str, ...], str]:
+    """The file endings a data folder holds, and what a message calls them."""
     if folder.startswith(("poses", "landmarks")):
-        return low.endswith(".json")
+        return (".json",), "JSON"
     if folder.startswith("flow"):
-        return low.endswith((".npy", ".flo"))
+        return (".npy", ".flo"), ".npy or .flo"
     if folder == "unprojections":
-        return low.endswith(".pkl")
-    return low.endswith(IMAGE_EXTS)
-
-
-def _file_kind(folder: str) -> str:
-    if folder.startswith(("poses", "landmarks")):
-        return "JSON"
-    return {"unprojections": ".pkl", "flow": ".npy or .flo", "flow-dis": ".npy or .flo"}.get(folder, "image")
+        return (".pkl",), ".pkl"
+    return IMAGE_EXTS, "image"
 
 
 def scan(root: str, folder: str, sequences: bool) -> dict[str, dict[str, str]]:
@@ -140,10 +134,11 @@ def scan(root: str, folder: str, sequences: bool) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     entries = sorted(os.listdir(base))
     subdirs = [e for e in entries if os.path.isdir(os.path.join(base, e))]
-    files = [e for e in entries if os.path.isfile(os.path.join(base, e)) and _is_data_file(e, folder)]
+    exts, kind = _file_kind(folder)
+    files = [e for e in entries if os.path.isfile(os.path.join(base, e)) and e.lower().endswith(exts)]
     if sequences or (subdirs and not files):
         for d in subdirs:
-            names = sorted(f for f in os.listdir(os.path.join(base, d)) if _is_data_file(f, folder))
+            names = sorted(f for f in os.listdir(os.path.join(base, d)) if f.lower().endswith(exts))
             if names:
                 out[d] = {os.path.splitext(f)[0]: os.path.join(base, d, f) for f in names}
         if files:
@@ -152,7 +147,7 @@ def scan(root: str, folder: str, sequences: bool) -> dict[str, dict[str, str]]:
         out[""] = {os.path.splitext(f)[0]: os.path.join(base, f) for f in files}
     if not out:
         raise VidsynthError(f"the data folder {base} is empty: expected {'sequence folders of ' if sequences else ''}"
-                            f"{_file_kind(folder)} files; add data or fix --data")
+                            f"{kind} files; add data or fix --data")
     return out
 
 
