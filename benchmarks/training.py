@@ -154,6 +154,13 @@ def train_one(name: str, cfg, data: str, out: str, threads: int) -> tuple[dict, 
     return result, timing
 
 
+def report(results: dict, out: str) -> None:
+    """The results on stdout and in ``out/results.json``."""
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    print(json.dumps(results, indent=1))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="/tmp/vidsynth_bench_training")
@@ -239,9 +246,7 @@ def main(argv=None) -> int:
         os.makedirs(args.export, exist_ok=True)
         shutil.copy(spade["model_file"], os.path.join(args.export, f"spade_street_{args.size}.safetensors"))
         shutil.copy(vid["model_file"], os.path.join(args.export, f"vid2vid_street_{args.size}.safetensors"))
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(results, f, indent=1)
-    print(json.dumps(results, indent=1))
+    report(results, args.out)
     return 0
 
 

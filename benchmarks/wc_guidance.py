@@ -22,7 +22,6 @@ Results go to stdout and ``OUT/results.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -33,11 +32,10 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.training import psnr, to_uint8, warp_error  # noqa: E402
-from vidsynth.geometry.unprojection import UnprojectionGuidance, read_unprojection  # noqa: E402
+from benchmarks.training import load_sequences, psnr, report, to_uint8, train_one, warp_error  # noqa: E402
+from vidsynth.geometry.unprojection import UnprojectionGuidance, read_unprojection_folder  # noqa: E402
 from vidsynth.training.config import load_config  # noqa: E402
-from vidsynth.training.datasets import LabelEncoder, read_flow, read_id_map, read_image  # noqa: E402
-from vidsynth.training.launch import run  # noqa: E402
+from vidsynth.training.datasets import LabelEncoder  # noqa: E402
 from vidsynth.training.synthetic_data import write_street_dataset  # noqa: E402
 
 TRAIN_STARTS = [float(s) for s in np.arange(0.0, 160.0, 8.0)]  # 20 sequences along the loop, 8 m apart
@@ -65,23 +63,11 @@ def bench_config(size: int, iters: int, frames: int, init: str = "xavier"):
     return cfg
 
 
-def train_one(name: str, cfg, data: str, out: str, threads: int) -> dict:
-    torch.set_num_threads(threads)
-    t = time.time()
-    result = run(cfg, data, out, progress=False)
-    return {"model_file": result["model_file"], f"{name}_train_s": time.time() - t}
-
-
-def load_sequences(root: str) -> list[dict]:
-    seqs = []
-    for seq in sorted(os.listdir(os.path.join(root, "images"))):
-        stems = [os.path.splitext(n)[0] for n in sorted(os.listdir(os.path.join(root, "images", seq)))]
-        seqs.append({
-            "images": np.stack([read_image(os.path.join(root, "images", seq, s + ".png")) for s in stems]),
-            "labels": np.stack([read_id_map(os.path.join(root, "seg_maps", seq, s + ".png")) for s in stems]),
-            "flow": np.stack([read_flow(os.path.join(root, "flow", seq, s + ".npy")) for s in stems]),
-            "points": [read_unprojection(os.path.join(root, "unprojections", seq, s + ".pkl")) for s in stems],
-        })
+def load_held_out(root: str) -> list[dict]:
+    """``training.py``'s sequences, each with its frames' unprojection entries (``points``)."""
+    seqs = load_sequences(root)
+    for name, seq in zip(sorted(os.listdir(os.path.join(root, "images"))), seqs):
+        seq["points"] = read_unprojection_folder(os.path.join(root, "unprojections", name), len(seq["images"]))
     return seqs
 
 
@@ -145,13 +131,12 @@ def main(argv=None) -> int:
     jobs = [("guided", cfg, guided_dir, os.path.join(args.out, "guided"), args.threads),
             ("unguided", cfg, plain_dir, os.path.join(args.out, "unguided"), args.threads)]
     with mp.get_context("spawn").Pool(2) as pool:
-        guided, unguided = pool.starmap(train_one, jobs)
+        (guided, guided_time), (unguided, unguided_time) = pool.starmap(train_one, jobs)
 
-    held = load_sequences(test_dir)
+    held = load_held_out(test_dir)
     real = [s["images"] for s in held]
     flows = [s["flow"] for s in held]
-    results = {"settings": vars(args), "guided_train_s": guided["guided_train_s"],
-               "unguided_train_s": unguided["unguided_train_s"]}
+    results = {"settings": vars(args), **guided_time, **unguided_time}
     points = [s["points"] for s in held]
     for name, trained in (("guided", guided), ("unguided", unguided)):
         outs = render(trained["model_file"], cfg, held, guided=name == "guided")
@@ -167,9 +152,7 @@ def main(argv=None) -> int:
     results["consistency_ratio_guided_over_unguided"] = (results["guided"]["consistency_error"]
                                                          / max(results["unguided"]["consistency_error"], 1e-9))
     results["total_s"] = time.time() - t0
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(results, f, indent=1)
-    print(json.dumps(results, indent=1))
+    report(results, args.out)
     return 0
 
 
