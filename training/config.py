@@ -152,6 +152,9 @@ class TrainerConfig:
     # into plain weights at export); false trains the plain weights (the tiny video configs)
     generator_weight_norms: bool = True
     amp: bool = True  # on CUDA only; the CPU always runs fp32
+    # train in float64 (networks, data, losses; the model file is still fp32): several times slower, for
+    # numerical checks, e.g. a torchrun run against one process without float32 rounding in the way
+    float64: bool = False
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     log_every: int = 10

@@ -27,7 +27,7 @@ import torch
 
 def quantise(image: torch.Tensor) -> torch.Tensor:
     """A generated image in [-1, 1] as inference stores it in the world (8 bits, truncated), back in [-1, 1]."""
-    return torch.floor(((image.detach().float() + 1.0) * 127.5).clamp(0.0, 255.0)) / 127.5 - 1.0
+    return torch.floor(((image.detach() + 1.0) * 127.5).clamp(0.0, 255.0)) / 127.5 - 1.0
 
 
 class SequenceGuidance:

@@ -9,9 +9,12 @@ rank's share of the data follow from the environment, nothing else changes.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
+
+import torch
 
 from vidsynth.errors import VidsynthError
 from vidsynth.networks.layers import apply_weight_norms, fold_weight_norms
@@ -48,16 +51,29 @@ def export_model(generator, cfg: TrainConfig, path: str) -> str:
 
     if getattr(generator, "model_name", None) and hasattr(generator, "config"):
         # weight norms baked into plain weights: the file holds what the network computes now
-        model_file.save_model(fold_weight_norms(copy.deepcopy(generator).eval()), path)  # atomic (temp + rename)
+        plain = fold_weight_norms(copy.deepcopy(generator).eval()).float()  # fp32 also after a float64 run
+        model_file.save_model(plain, path)  # atomic (temp + rename)
         return path
     # a model registered for training only: the same file format, its config as given
     from safetensors.torch import save_file
 
     meta = {"format": model_file.FORMAT, "format_version": str(model_file.FORMAT_VERSION), "model": cfg.model,
             "config": json.dumps(cfg.generator), "tied": "{}"}
-    state = {k: v.detach().contiguous().cpu() for k, v in generator.state_dict().items()}
+    state = {k: (v.float() if v.is_floating_point() else v).detach().contiguous().cpu()
+             for k, v in generator.state_dict().items()}
     ckpt.atomic_write(path, lambda tmp: save_file(state, tmp, metadata=meta))
     return path
+
+
+@contextlib.contextmanager
+def default_dtype(dtype: torch.dtype):
+    """Tensors and modules created inside are ``dtype`` by default (``trainer.float64`` runs)."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
 
 
 def run(config: str | TrainConfig, data: str, out: str, resume: str | None = None, init: str | None = None,
@@ -81,34 +97,40 @@ def run(config: str | TrainConfig, data: str, out: str, resume: str | None = Non
         raise VidsynthError(f"{out} already holds a training run; continue it with --resume {out}, or pick another --out")
     info = init_distributed(device)
     try:
-        dataset = build_dataset(data, cfg.data, seed=cfg.trainer.seed, train=True,
-                                **trainer_class(cfg.model).dataset_options)
-        seed_everything(cfg.trainer.seed)  # identical initial weights on every rank
-        generator, discriminator = build_networks(cfg, dataset)
-        if cfg.trainer.generator_weight_norms:
-            apply_weight_norms(generator)  # folded back into plain weights at export
-        initialise_weights(generator, cfg.trainer.init)
-        initialise_weights(discriminator, cfg.trainer.init)
-        trainer = trainer_class(cfg.model)(cfg, generator, discriminator, dataset, out, info, progress=progress)
-        if resume:
-            trainer.resume(resume)
-        else:
-            if init:
-                trainer.load_init(load_init_weights(init, cfg.model), init)
-            seed_everything(cfg.trainer.seed + 1 + info.rank)  # per-rank randomness for the run itself
-            if info.is_main:
-                os.makedirs(out, exist_ok=True)
-                with open(os.path.join(out, "config.json"), "w") as f:
-                    json.dump(cfg.to_dict(), f, indent=1)
-        trainer.train()
-        model_file = None
-        if info.is_main:
-            model_file = export_model(trainer.inference_generator(), cfg, os.path.join(out, "model.safetensors"))
-        result = {"model_file": model_file, "iteration": trainer.iteration, "losses": trainer.last_losses}
-        # The DDP wrappers hold the process group: release them before it goes, and let no rank leave
-        # (and tear its connections down) while rank 0 is still writing the model file.
-        del trainer, generator, discriminator
-        finish_distributed(info)
-        return result
+        with default_dtype(torch.float64 if cfg.trainer.float64 else torch.float32):
+            return _train(cfg, data, out, resume, init, info, progress)
     finally:
         shutdown_distributed()
+
+
+def _train(cfg: TrainConfig, data: str, out: str, resume: str | None, init: str | None, info, progress: bool) -> dict:
+    """run()'s body, inside the process group."""
+    dataset = build_dataset(data, cfg.data, seed=cfg.trainer.seed, train=True,
+                            **trainer_class(cfg.model).dataset_options)
+    seed_everything(cfg.trainer.seed)  # identical initial weights on every rank
+    generator, discriminator = build_networks(cfg, dataset)
+    if cfg.trainer.generator_weight_norms:
+        apply_weight_norms(generator)  # folded back into plain weights at export
+    initialise_weights(generator, cfg.trainer.init)
+    initialise_weights(discriminator, cfg.trainer.init)
+    trainer = trainer_class(cfg.model)(cfg, generator, discriminator, dataset, out, info, progress=progress)
+    if resume:
+        trainer.resume(resume)
+    else:
+        if init:
+            trainer.load_init(load_init_weights(init, cfg.model), init)
+        seed_everything(cfg.trainer.seed + 1 + info.rank)  # per-rank randomness for the run itself
+        if info.is_main:
+            os.makedirs(out, exist_ok=True)
+            with open(os.path.join(out, "config.json"), "w") as f:
+                json.dump(cfg.to_dict(), f, indent=1)
+    trainer.train()
+    model_file = None
+    if info.is_main:
+        model_file = export_model(trainer.inference_generator(), cfg, os.path.join(out, "model.safetensors"))
+    result = {"model_file": model_file, "iteration": trainer.iteration, "losses": trainer.last_losses}
+    # The DDP wrappers hold the process group: release them before it goes, and let no rank leave
+    # (and tear its connections down) while rank 0 is still writing the model file.
+    del trainer, generator, discriminator
+    finish_distributed(info)
+    return result

@@ -40,13 +40,19 @@ def logits_of(dis_output) -> list[torch.Tensor]:
     return [s[-1] for s in _scales(dis_output)]
 
 
+def wide(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in at least fp32: half-precision activations under autocast are widened for the loss sums
+    (they overflow fp16); fp32 and fp64 (``trainer.float64``) stay as they are."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def features_of(dis_output) -> list[list[torch.Tensor]]:
     """The intermediate features of every scale (the logit map excluded)."""
     return [s[:-1] for s in _scales(dis_output)]
 
 
 def _gan_term(logit: torch.Tensor, real: bool, for_discriminator: bool, mode: str) -> torch.Tensor:
-    logit = logit.float()  # losses in fp32 even under autocast: hinge/BCE sums overflow fp16
+    logit = wide(logit)
     if mode == "hinge":
         if for_discriminator:
             return F.relu(1.0 - logit).mean() if real else F.relu(1.0 + logit).mean()
@@ -93,11 +99,11 @@ def feature_matching_loss(fake_output, real_output) -> torch.Tensor:
     loss = None
     for fs, rs in zip(fake_f, real_f):
         for f, r in zip(fs, rs):
-            term = F.l1_loss(f.float(), r.detach().float()) / len(fake_f)
+            term = F.l1_loss(wide(f), wide(r.detach())) / len(fake_f)
             loss = term if loss is None else loss + term
     if loss is None:
         ref = logits_of(fake_output)[0]
-        return ref.new_zeros(()).float()
+        return wide(ref.new_zeros(()))
     return loss
 
 
@@ -105,13 +111,13 @@ def kl_loss(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL divergence of N(mu, exp(logvar)) from N(0, 1), summed over the code and averaged over the batch
     as SPADE does (imaginaire sums over all elements; we divide by the batch so the weight does not
     scale with the batch size)."""
-    mu, logvar = mu.float(), logvar.float()
+    mu, logvar = wide(mu), wide(logvar)
     return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / mu.shape[0]
 
 
 def gaussian_kl_loss(mu: torch.Tensor) -> torch.Tensor:
     """UNIT's KL term for a unit-variance encoder: the mean squared code."""
-    return mu.float().pow(2).mean()
+    return wide(mu).pow(2).mean()
 
 
 # the warp every model and loss shares: backward warping, out(p) = image(p + flow(p)), flow in pixels (dx, dy)
@@ -119,12 +125,18 @@ warp = _network_warp
 
 
 def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean absolute difference, only where ``mask`` (broadcastable, 0..1) is on."""
-    diff = (a.float() - b.float()).abs()
+    """Mean absolute difference, only where ``mask`` (broadcastable, 0..1) is on.
+
+    Each example is averaged over its own masked pixels, then the examples are averaged: every example
+    weighs the same however much of it is masked, and the loss of a batch split across processes (DDP
+    averages their gradients) is the loss of the whole batch.
+    """
+    diff = (wide(a) - wide(b)).abs()
     if mask is None:
         return diff.mean()
-    mask = mask.float().expand_as(diff)
-    return (diff * mask).sum() / mask.sum().clamp_min(1.0)
+    mask = mask.to(diff.dtype).expand_as(diff)
+    per_example = (diff * mask).flatten(1).sum(1) / mask.flatten(1).sum(1).clamp_min(1.0)
+    return per_example.mean()
 
 
 def flow_l1_loss(flow: torch.Tensor, flow_gt: torch.Tensor, confidence: torch.Tensor | None = None) -> torch.Tensor:
@@ -134,7 +146,7 @@ def flow_l1_loss(flow: torch.Tensor, flow_gt: torch.Tensor, confidence: torch.Te
 
 def flow_warp_loss(prev_image: torch.Tensor, image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """How far ``prev_image`` warped by ``flow`` is from ``image``: vid2vid's flow-warp term."""
-    return F.l1_loss(warp(prev_image, flow).float(), image.float())
+    return F.l1_loss(wide(warp(prev_image, flow)), wide(image))
 
 
 def temporal_loss(prev_output: torch.Tensor, output: torch.Tensor, flow: torch.Tensor,
@@ -148,8 +160,8 @@ def temporal_loss(prev_output: torch.Tensor, output: torch.Tensor, flow: torch.T
 
 def occlusion_mask_loss(mask: torch.Tensor, warped: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """vid2vid's mask term: trust the warped image (mask→1) where it already matches the target."""
-    agreement = (1.0 - (warped.detach().float() - target.float()).abs().mean(1, keepdim=True).clamp(0, 1))
-    return F.l1_loss(mask.float(), agreement)
+    agreement = (1.0 - (wide(warped.detach()) - wide(target)).abs().mean(1, keepdim=True).clamp(0, 1))
+    return F.l1_loss(wide(mask), agreement)
 
 
 # --- perceptual loss -------------------------------------------------------------------------------------
@@ -213,9 +225,9 @@ class PerceptualLoss(nn.Module):
         return self
 
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        fo = self.network(output.float())
+        fo = self.network(wide(output))
         with torch.no_grad():
-            ft = self.network(target.float())
+            ft = self.network(wide(target))
         if isinstance(fo, torch.Tensor):
             fo, ft = [fo], [ft]
         weights = self.weights or [1.0] * len(fo)

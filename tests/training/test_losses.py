@@ -69,6 +69,21 @@ def test_flow_warp_and_temporal_losses_use_the_flow():
     assert float(L.flow_l1_loss(flow, torch.zeros_like(flow))) == pytest.approx(1.0)
 
 
+def test_masked_l1_weighs_each_example_alike_so_a_split_batch_gives_the_same_loss():
+    # what DDP relies on: the mean of the halves' losses is the whole batch's loss, however unevenly masked
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(4, 3, 8, 8, generator=g), torch.rand(4, 3, 8, 8, generator=g)
+    mask = torch.zeros(4, 1, 8, 8)
+    mask[0, :, :2], mask[1], mask[2, :, :, :5], mask[3, :, 3, 3] = 1, 1, 1, 1
+    whole = L.masked_l1(a, b, mask)
+    halves = (L.masked_l1(a[:2], b[:2], mask[:2]) + L.masked_l1(a[2:], b[2:], mask[2:])) / 2
+    assert float(whole) == pytest.approx(float(halves), rel=1e-6)
+    # and each example is averaged over its own masked pixels
+    one = [float(((a[i] - b[i]).abs() * mask[i]).sum() / (3 * mask[i].sum())) for i in range(4)]
+    assert float(whole) == pytest.approx(sum(one) / 4, rel=1e-6)
+    assert float(L.masked_l1(a, b, torch.zeros(4, 1, 8, 8))) == 0.0  # nothing valid: no loss, no NaN
+
+
 def test_perceptual_with_builtin_and_user_torchscript_network(tmp_path):
     a, b = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
     loss = L.PerceptualLoss(L.load_feature_network("builtin"), weights=[1, 1, 1])

@@ -29,7 +29,7 @@ from vidsynth.errors import VidsynthError
 from .. import checkpoint as ckpt
 from ..config import OptimizerConfig, ScheduleConfig, TrainConfig
 from ..distributed import DistInfo, ResumableDistributedSampler, all_ranks_true
-from ..losses import PerceptualLoss, load_feature_network
+from ..losses import PerceptualLoss, load_feature_network, wide
 from .calls import Forward
 
 
@@ -89,13 +89,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def to_device(batch, device):
+def to_device(batch, device, dtype: torch.dtype | None = None):
+    """``batch`` (tensors in dicts, lists, tuples) on ``device``; floating tensors also in ``dtype`` if given."""
     if isinstance(batch, torch.Tensor):
+        if dtype is not None and batch.is_floating_point():
+            return batch.to(device, dtype, non_blocking=True)
         return batch.to(device, non_blocking=True)
     if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
+        return {k: to_device(v, device, dtype) for k, v in batch.items()}
     if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(v, device) for v in batch)
+        return type(batch)(to_device(v, device, dtype) for v in batch)
     return batch
 
 
@@ -152,7 +155,8 @@ class Trainer:
         self.opt_D = make_optimizer(self.D_raw.parameters(), cfg.dis_opt)
         self.sched_G = torch.optim.lr_scheduler.LambdaLR(self.opt_G, lr_factor(cfg.gen_opt.schedule))
         self.sched_D = torch.optim.lr_scheduler.LambdaLR(self.opt_D, lr_factor(cfg.dis_opt.schedule))
-        self.amp = bool(cfg.trainer.amp and self.device.type == "cuda")
+        self.amp = bool(cfg.trainer.amp and self.device.type == "cuda" and not cfg.trainer.float64)
+        self.dtype = torch.float64 if cfg.trainer.float64 else None  # what the data is cast to (None: as read)
         self.scaler_G = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.scaler_D = torch.amp.GradScaler("cuda", enabled=self.amp)
         ema = cfg.trainer.ema
@@ -245,7 +249,7 @@ class Trainer:
             w = self.weights.get(name.split("/")[0], 1.0)
             if w == 0:
                 continue
-            total = value.float() * w if total is None else total + value.float() * w
+            total = wide(value) * w if total is None else total + wide(value) * w
         return total
 
     def _step(self, which: str, batch: dict) -> dict[str, float]:
@@ -284,7 +288,7 @@ class Trainer:
         )
 
     def train_step(self, batch: dict) -> dict[str, float]:
-        batch = to_device(batch, self.device)
+        batch = to_device(batch, self.device, self.dtype)
         trains_d = any(self.weights.get(term, 0) != 0 for term in self.discriminator_terms)
         values = self._step("dis", batch) if trains_d else {}
         values.update(self._step("gen", batch))
@@ -428,7 +432,7 @@ class Trainer:
         if self.iteration % self.cfg.trainer.image_every and self.iteration != self.cfg.trainer.max_iter:
             return
         with torch.no_grad():
-            images = self.sample_images(to_device(batch, self.device))
+            images = self.sample_images(to_device(batch, self.device, self.dtype))
         for name, img in images.items():
             img = ((img[:4].detach().float().cpu().clamp(-1, 1) + 1) / 2)
             self.writer.add_images(f"samples/{name}", img, self.iteration)

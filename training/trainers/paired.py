@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ..losses import discriminator_loss, feature_matching_loss, generator_loss, kl_loss
+from ..losses import discriminator_loss, feature_matching_loss, generator_loss, kl_loss, wide
 from .base import Trainer
 from .calls import conditional_discriminator, paired_generator_call
 
@@ -46,7 +46,7 @@ class PairedImageTrainer(Trainer):
         if out.get("mu") is not None and self.weights.get("kl", 0) > 0:
             terms["kl"] = kl_loss(out["mu"], out["logvar"])
         if self.weights.get("l1", 0) > 0:
-            terms["l1"] = (fake.float() - batch["images"].float()).abs().mean()
+            terms["l1"] = (wide(fake) - wide(batch["images"])).abs().mean()
         return terms
 
     def sample_images(self, batch):

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..losses import (discriminator_loss, feature_matching_loss, flow_l1_loss, generator_loss, masked_l1,
-                      occlusion_mask_loss, temporal_loss, warp)
+                      occlusion_mask_loss, temporal_loss, warp, wide)
 from ..guidance import SequenceGuidance
 from .base import Trainer
 from .calls import split_batch, video_discriminator
@@ -173,7 +173,7 @@ class VideoTrainer(Trainer):
             if self.perceptual is not None:
                 add("perceptual", self.perceptual(fake, real))
             if self.weights.get("l1", 0) > 0:
-                add("l1", (fake.float() - real.float()).abs().mean())
+                add("l1", (wide(fake) - wide(real)).abs().mean())
             if self.weights.get("flow", 0) > 0:
                 for k, v in self.flow_terms(batch, t, out).items():
                     add(k, v)
