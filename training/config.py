@@ -136,7 +136,8 @@ class VideoConfig:
     double_every: int = 1000
     num_prev: int = 2
     temporal_frames: int = 3
-    # reserved for imaginaire's schedule (a D and a G step per frame); only 0 (one step per sequence) runs
+    # 0: one D and one G step per sequence, its frames' losses summed; k > 0: a D and a G step every k
+    # frames, later frames generated from earlier steps' outputs (imaginaire's vid2vid: k = 1)
     frames_per_backward: int = 0
 
 
@@ -232,9 +233,9 @@ def validate(cfg: TrainConfig) -> None:
             raise VidsynthError(f"optimizer type must be adam, adamw, rmsprop or sgd; found {opt.type!r}")
         if opt.schedule.type not in ("constant", "step", "linear"):
             raise VidsynthError(f"schedule type must be constant, step or linear; found {opt.schedule.type!r}")
-    if cfg.trainer.video.frames_per_backward != 0:
-        raise VidsynthError(f"trainer.video.frames_per_backward is {cfg.trainer.video.frames_per_backward}, but only 0 "
-                            "(one optimizer step per sequence, all its frames' losses summed) is implemented; set it to 0")
+    if cfg.trainer.video.frames_per_backward < 0:
+        raise VidsynthError(f"trainer.video.frames_per_backward must be ≥ 0 (0: one step per sequence, k: a step every k "
+                            f"frames); found {cfg.trainer.video.frames_per_backward}")
 
 
 def load_config(path: str) -> TrainConfig:

@@ -12,6 +12,9 @@ frames and doubles every ``video.double_every`` iterations up to ``data.sequence
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass, field
+
 import torch
 import torch.nn.functional as F
 
@@ -32,6 +35,18 @@ def push_frame(history, frame, keep: int):
     return torch.cat([history[:, max(0, history.shape[1] - keep + 1):], frame], dim=1)
 
 
+@dataclass
+class Carry:
+    """What one step's frames hand to the next step's when a sequence is trained a few frames per step
+    (``trainer.video.frames_per_backward``): the generator's inputs from earlier frames (detached) and the
+    family's sequence state."""
+
+    prev_labels: torch.Tensor | None = None
+    prev_images: torch.Tensor | None = None
+    sequence: object = None
+    recent: list = field(default_factory=list)  # the last generated frames, for the temporal terms
+
+
 class VideoTrainer(Trainer):
     """Batches hold ``label`` (B,T,C,H,W), ``images`` (B,T,3,H,W) and optionally ``flow`` (B,T,2|3,H,W:
     backward flow t→t-1 in pixels, a third channel marking where it is valid). The discriminator is a
@@ -45,6 +60,33 @@ class VideoTrainer(Trainer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.num_frames = self.frames_at(0)
+        self._span: tuple[int, int] | None = None  # the frames this step trains (None: the whole sequence)
+        self._carry: Carry | None = None  # what the step before handed on
+        self._next_carry: Carry | None = None  # what this step hands on
+
+    # --- steps per sequence ---------------------------------------------------------------------------
+
+    def train_step(self, batch: dict) -> dict[str, float]:
+        """One sequence. With ``frames_per_backward`` k > 0 (imaginaire's vid2vid takes k = 1), every k
+        frames get their own discriminator and generator step, the later frames generated from the
+        earlier ones' outputs, as inference does. The losses reported are the one-step schedule's: per-frame
+        values summed over the sequence and divided by its length."""
+        k = self.cfg.trainer.video.frames_per_backward
+        n = min(self.num_frames, batch["label"].shape[1])
+        if k <= 0 or k >= n:
+            return super().train_step(batch)
+        sums: dict[str, float] = {}
+        self._carry = Carry()
+        try:
+            for start in range(0, n, k):
+                self._span = (start, min(n, start + k))
+                share = (self._span[1] - start) / n  # a step's losses are means over its frames
+                for name, value in super().train_step(batch).items():
+                    sums[name] = sums.get(name, 0.0) + value * share
+                self._carry = self._next_carry
+        finally:
+            self._span = self._carry = self._next_carry = None
+        return sums
 
     def generator_call(self):
         # the whole sequence is one forward: DDP allows one forward per backward when it looks for unused
@@ -83,10 +125,19 @@ class VideoTrainer(Trainer):
     def end_frame(self, sequence, t: int, out: dict, kwargs: dict) -> None:
         """Frame t was generated (``out``) from ``kwargs``; a family updates its ``sequence`` state here."""
 
+    def _frames(self, batch, num_frames: int) -> range:
+        """The frames this step generates and trains."""
+        start, end = self._span or (0, num_frames)
+        return range(start, min(end, batch["label"].shape[1]))
+
     def _generate(self, net, batch, num_frames: int) -> list[dict]:
-        outs, prev_l, prev_i = [], None, None
-        sequence = self.begin_sequence(batch)
-        for t in range(min(num_frames, batch["label"].shape[1])):
+        frames, carry = self._frames(batch, num_frames), self._carry
+        if carry is not None and frames.start > 0:  # go on from the frames an earlier step generated
+            prev_l, prev_i, sequence = carry.prev_labels, carry.prev_images, copy.deepcopy(carry.sequence)
+        else:
+            prev_l, prev_i, sequence = None, None, self.begin_sequence(batch)
+        outs = []
+        for t in frames:
             args, kwargs = self.frame_inputs(batch, t, prev_l, prev_i, sequence)
             out = net(*args, **kwargs)
             if isinstance(out, torch.Tensor):
@@ -95,7 +146,25 @@ class VideoTrainer(Trainer):
             outs.append(out)
             prev_l = push_frame(prev_l, batch["label"][:, t], self.keep)
             prev_i = push_frame(prev_i, out["image"].detach(), self.keep)
+        if carry is not None:  # both of a step's passes start from the same state; the next step takes the end
+            keep = self.cfg.trainer.video.temporal_frames - 1
+            recent = ([] if frames.start == 0 else carry.recent) + [o["image"].detach() for o in outs]
+            self._next_carry = Carry(prev_l, prev_i, sequence, recent[-keep:] if keep > 0 else [])
         return outs
+
+    def _earlier(self, frames: range) -> list[torch.Tensor]:
+        """Generated frames just before ``frames`` that an earlier step of this sequence made (detached)."""
+        return self._carry.recent if self._carry is not None and frames.start > 0 else []
+
+    def _temporal_pair(self, batch, frames: range, fakes: list[torch.Tensor]):
+        """(real, fake) sequences of the last ``temporal_frames`` frames up to this step's last, earlier
+        steps' outputs included; None while the sequence is shorter."""
+        fakes = self._earlier(frames) + fakes
+        k = self.cfg.trainer.video.temporal_frames
+        if not self._temporal_on() or len(fakes) < k:
+            return None
+        reals = [batch["images"][:, t] for t in range(frames.stop - k, frames.stop)]
+        return torch.cat(reals, dim=1), torch.cat(fakes[-k:], dim=1)
 
     def generate_sequence(self, G, batch) -> list[dict]:
         """Frames 0..num_frames-1 generated as inference does (through ``G``, a :class:`Forward`)."""
@@ -104,28 +173,24 @@ class VideoTrainer(Trainer):
     def _temporal_on(self) -> bool:
         return self.weights.get("temporal_gan", 0) > 0 and "temporal" in getattr(self.D_raw, "keys", lambda: [])()
 
-    def _seq(self, frames: list[torch.Tensor]) -> torch.Tensor:
-        k = self.cfg.trainer.video.temporal_frames
-        return torch.cat(frames[-k:], dim=1)
-
     # --- losses ---------------------------------------------------------------------------------------------
 
-    def _d_inputs(self, batch, frames: list[torch.Tensor]) -> torch.Tensor:
-        """(label_t, frame_t) pairs of every frame, stacked along the batch: one discriminator call."""
-        return torch.cat([torch.cat([batch["label"][:, t], f], dim=1) for t, f in enumerate(frames)], dim=0)
+    def _d_inputs(self, batch, frames: range, images: list[torch.Tensor]) -> torch.Tensor:
+        """(label_t, image_t) pairs of the step's frames, stacked along the batch: one discriminator call."""
+        return torch.cat([torch.cat([batch["label"][:, t], f], dim=1) for t, f in zip(frames, images)], dim=0)
 
     def discriminator_losses(self, batch):
         with torch.no_grad():
             outs = self.generate_sequence(self.G_plain, batch)
         mode = self.cfg.trainer.gan_mode
-        n = len(outs)
-        real = [batch["images"][:, t] for t in range(n)]
+        frames = self._frames(batch, self.num_frames)
+        real = [batch["images"][:, t] for t in frames]
         fake = [o["image"].detach() for o in outs]
-        temporal = None
-        if self._temporal_on() and n >= self.cfg.trainer.video.temporal_frames:
-            temporal = torch.cat([self._seq(real), self._seq(fake)], dim=0)
+        pair = self._temporal_pair(batch, frames, fake)
+        temporal = torch.cat(pair, dim=0) if pair is not None else None
         # one forward through the (DDP-wrapped) discriminator: real and fake stacked, split after
-        image_out, temporal_out = self.D(torch.cat([self._d_inputs(batch, real), self._d_inputs(batch, fake)]), temporal)
+        image_out, temporal_out = self.D(torch.cat([self._d_inputs(batch, frames, real),
+                                                    self._d_inputs(batch, frames, fake)]), temporal)
         real_out, fake_out = split_batch(image_out, 2)
         terms = {"gan": discriminator_loss(real_out, fake_out, mode)}
         if temporal_out is not None:
@@ -160,16 +225,19 @@ class VideoTrainer(Trainer):
             sums[name] = sums[name] + value if name in sums else value
 
         n = len(outs)
+        frames = self._frames(batch, self.num_frames)
         fakes = [o["image"] for o in outs]
-        reals = [batch["images"][:, t] for t in range(n)]
-        fake_out, _ = self.D_plain(self._d_inputs(batch, fakes))
+        reals = [batch["images"][:, t] for t in frames]
+        fake_out, _ = self.D_plain(self._d_inputs(batch, frames, fakes))
         sums["gan"] = generator_loss(fake_out, mode) * n
         if self.weights.get("feature_matching", 0) > 0:
             with torch.no_grad():
-                real_out, _ = self.D_plain(self._d_inputs(batch, reals))
+                real_out, _ = self.D_plain(self._d_inputs(batch, frames, reals))
             sums["feature_matching"] = feature_matching_loss(fake_out, real_out) * n
-        for t, out in enumerate(outs):
-            fake, real = out["image"], reals[t]
+        earlier = self._earlier(frames)
+        for i, (t, out) in enumerate(zip(frames, outs)):
+            fake, real = out["image"], reals[i]
+            prev_fake = outs[i - 1]["image"] if i > 0 else (earlier[-1] if earlier else None)
             if self.perceptual is not None:
                 add("perceptual", self.perceptual(fake, real))
             if self.weights.get("l1", 0) > 0:
@@ -177,19 +245,21 @@ class VideoTrainer(Trainer):
             if self.weights.get("flow", 0) > 0:
                 for k, v in self.flow_terms(batch, t, out).items():
                     add(k, v)
-            if t > 0 and self.weights.get("temporal", 0) > 0 and "flow" in batch:
+            if prev_fake is not None and self.weights.get("temporal", 0) > 0 and "flow" in batch:
                 gt = batch["flow"][:, t]
                 valid = gt[:, 2:3] if gt.shape[1] > 2 else None
-                add("temporal", temporal_loss(outs[t - 1]["image"], fake, gt[:, :2], valid))
+                add("temporal", temporal_loss(prev_fake, fake, gt[:, :2], valid))
             if self.weights.get("guidance", 0) > 0 and out.get("guidance") is not None:
                 add("guidance", masked_l1(fake, out["guidance"][:, :3], out["guidance"][:, 3:]))
         terms = {k: v / n for k, v in sums.items()}
-        if self._temporal_on() and n >= self.cfg.trainer.video.temporal_frames:
-            _, fake_t = self.D_plain(None, self._seq(fakes))
+        pair = self._temporal_pair(batch, frames, fakes)
+        if pair is not None:
+            real_seq, fake_seq = pair
+            _, fake_t = self.D_plain(None, fake_seq)
             terms["temporal_gan"] = generator_loss(fake_t, mode)
             if self.weights.get("feature_matching", 0) > 0:
                 with torch.no_grad():
-                    _, real_t = self.D_plain(None, self._seq(reals))
+                    _, real_t = self.D_plain(None, real_seq)
                 terms["temporal_gan/feature_matching"] = feature_matching_loss(fake_t, real_t)
         return terms
 

@@ -1,0 +1,66 @@
+"""vid2vid trained a few frames per step (``trainer.video.frames_per_backward``, imaginaire's schedule):
+each step goes on from the outputs the step before generated, so with the weights held still the losses
+are those of the whole sequence in one step, every term included."""
+
+import pytest
+
+from vidsynth.training import checkpoint as ckpt
+from vidsynth.training import run
+from vidsynth.training.config import load_config
+from vidsynth.training.synthetic_data import write_street_dataset
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def street(tmp_path_factory):
+    return write_street_dataset(str(tmp_path_factory.mktemp("street")), starts=[0.0, 40.0], frames=4, size=SIZE,
+                                unprojections=True)
+
+
+def _config(model: str, frames_per_backward: int, lr: float):
+    cfg = load_config(f"{model}_street_tiny" if model == "vid2vid" else "wc_vid2vid_tiny")
+    cfg.data.crop_size, cfg.generator["output_size"] = [SIZE, SIZE], [SIZE, SIZE]
+    cfg.data.batch_size, cfg.data.sequence_length, cfg.data.flip = 2, 4, False
+    cfg.trainer.video.initial_frames = 4
+    cfg.trainer.video.frames_per_backward = frames_per_backward
+    # every per-frame term that needs earlier frames: the flow terms, the temporal loss, the temporal GAN
+    cfg.trainer.loss_weights.update(temporal=10.0, temporal_gan=1.0, flow=10.0, l1=10.0)
+    cfg.trainer.max_iter, cfg.trainer.checkpoint_every = 1, 1
+    cfg.trainer.ema.enabled = False
+    cfg.discriminator["weight_norm"] = "none"  # spectral norm's power iteration moves at every forward, lr 0 or not
+    for opt in (cfg.gen_opt, cfg.dis_opt):
+        opt.type, opt.lr = "sgd", lr
+    return cfg
+
+
+@pytest.mark.parametrize("model", ["vid2vid", "wc_vid2vid"])
+def test_steps_per_frame_go_on_from_the_earlier_frames(street, tmp_path, model):
+    # lr 0: the weights stay, so every step of the per-frame schedule sees the sequence the one-step schedule
+    # generates; any state lost between steps (previous frames, flow targets, temporal windows, guidance) shows
+    whole = run(_config(model, 0, 0.0), street, str(tmp_path / "whole"), progress=False, device="cpu")["losses"]
+    per_frame = run(_config(model, 1, 0.0), street, str(tmp_path / "frames"), progress=False, device="cpu")["losses"]
+    assert set(per_frame) == set(whole)
+    assert {"gen/flow/l1", "gen/temporal", "gen/temporal_gan", "dis/temporal_gan"} <= set(whole)
+    if model == "wc_vid2vid":
+        assert "gen/guidance" in whole
+    for name, value in whole.items():
+        # the temporal GAN judges the last 3 frames once in one step, and at every step from frame 3 on
+        # per frame (so also frames 0-2): its terms and the totals differ by design
+        if name.startswith("lr_") or "temporal_gan" in name or name.endswith("total"):
+            continue
+        assert per_frame[name] == pytest.approx(value, rel=1e-4, abs=1e-6), name
+
+
+def test_a_step_every_two_frames_steps_twice_per_sequence(street, tmp_path):
+    cfg = _config("vid2vid", 2, 1e-3)
+    for opt in (cfg.gen_opt, cfg.dis_opt):
+        opt.type = "adam"  # Adam counts its steps
+    result = run(cfg, street, str(tmp_path / "run"), progress=False, device="cpu")
+    state = ckpt.load_checkpoint(str(tmp_path / "run"))
+    assert state["iteration"] == 1 and all(v == v for v in result["losses"].values())
+    # 4 frames, 2 per step: 2 steps; the flow head only learns in the second (the first two frames have no warp)
+    assert max(float(s["step"]) for s in state["opt_G"]["state"].values()) == 2.0
+    assert min(float(s["step"]) for s in state["opt_G"]["state"].values()) == 1.0
+    # the image discriminator steps twice, the temporal one once (3 frames exist only at the second step)
+    assert {float(s["step"]) for s in state["opt_D"]["state"].values()} == {1.0, 2.0}
