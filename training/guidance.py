@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import torch
 
+from .losses import wide
+
 
 def quantise(image: torch.Tensor) -> torch.Tensor:
     """A generated image in [-1, 1] as inference stores it in the world (8 bits, truncated), back in [-1, 1]."""
-    return torch.floor(((image.detach() + 1.0) * 127.5).clamp(0.0, 255.0)) / 127.5 - 1.0
+    return torch.floor(((wide(image.detach()) + 1.0) * 127.5).clamp(0.0, 255.0)) / 127.5 - 1.0
 
 
 class SequenceGuidance:
