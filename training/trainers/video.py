@@ -7,7 +7,10 @@ against the ground-truth flow where the data has one, the previous real frame wa
 flow against the current one, the occlusion mask against where that warp is right), an optional
 temporal consistency term, the temporal GAN on ``temporal_frames`` consecutive frames, and for
 wc-vid2vid the guidance term. Progressive training: the sequence starts at ``video.initial_frames``
-frames and doubles every ``video.double_every`` iterations up to ``data.sequence_length``.
+frames and doubles every ``video.double_every`` iterations up to ``data.sequence_length``. By default
+one discriminator and one generator step take the whole sequence; ``video.frames_per_backward`` = k
+steps every k frames instead (imaginaire's vid2vid: k = 1), each step going on from the outputs the
+steps before it generated.
 """
 
 from __future__ import annotations
@@ -167,7 +170,8 @@ class VideoTrainer(Trainer):
         return torch.cat(reals, dim=1), torch.cat(fakes[-k:], dim=1)
 
     def generate_sequence(self, G, batch) -> list[dict]:
-        """Frames 0..num_frames-1 generated as inference does (through ``G``, a :class:`Forward`)."""
+        """This step's frames (all ``num_frames`` of the sequence, or the few ``frames_per_backward`` gives)
+        generated as inference does, through ``G`` (a :class:`Forward`)."""
         return G(batch, self.num_frames)
 
     def _temporal_on(self) -> bool:
