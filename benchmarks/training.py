@@ -77,6 +77,7 @@ def load_sequences(root: str) -> list[dict]:
         names = sorted(os.listdir(os.path.join(root, "images", seq)))
         stem = [os.path.splitext(n)[0] for n in names]
         seqs.append({
+            "name": seq,
             "images": np.stack([read_image(os.path.join(root, "images", seq, n)) for n in names]),
             "labels": np.stack([read_id_map(os.path.join(root, "seg_maps", seq, s + ".png")) for s in stem]),
             "flow": np.stack([read_flow(os.path.join(root, "flow", seq, s + ".npy")) for s in stem]),

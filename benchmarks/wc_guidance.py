@@ -66,8 +66,8 @@ def bench_config(size: int, iters: int, frames: int, init: str = "xavier"):
 def load_held_out(root: str) -> list[dict]:
     """``training.py``'s sequences, each with its frames' unprojection entries (``points``)."""
     seqs = load_sequences(root)
-    for name, seq in zip(sorted(os.listdir(os.path.join(root, "images"))), seqs):
-        seq["points"] = read_unprojection_folder(os.path.join(root, "unprojections", name), len(seq["images"]))
+    for seq in seqs:
+        seq["points"] = read_unprojection_folder(os.path.join(root, "unprojections", seq["name"]), len(seq["images"]))
     return seqs
 
 

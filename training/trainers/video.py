@@ -16,7 +16,7 @@ steps before it generated.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -44,10 +44,10 @@ class Carry:
     (``trainer.video.frames_per_backward``): the generator's inputs from earlier frames (detached) and the
     family's sequence state."""
 
-    prev_labels: torch.Tensor | None = None
-    prev_images: torch.Tensor | None = None
-    sequence: object = None
-    recent: list = field(default_factory=list)  # the last generated frames, for the temporal terms
+    prev_labels: torch.Tensor
+    prev_images: torch.Tensor
+    sequence: object
+    recent: list[torch.Tensor]  # the last generated frames, for the temporal terms
 
 
 class VideoTrainer(Trainer):
@@ -64,7 +64,7 @@ class VideoTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.num_frames = self.frames_at(0)
         self._span: tuple[int, int] | None = None  # the frames this step trains (None: the whole sequence)
-        self._carry: Carry | None = None  # what the step before handed on
+        self._carry: Carry | None = None  # what the step before handed on (None at a sequence's first step)
         self._next_carry: Carry | None = None  # what this step hands on
 
     # --- steps per sequence ---------------------------------------------------------------------------
@@ -79,7 +79,6 @@ class VideoTrainer(Trainer):
         if k <= 0 or k >= n:
             return super().train_step(batch)
         sums: dict[str, float] = {}
-        self._carry = Carry()
         try:
             for start in range(0, n, k):
                 self._span = (start, min(n, start + k))
@@ -135,7 +134,7 @@ class VideoTrainer(Trainer):
 
     def _generate(self, net, batch, num_frames: int) -> list[dict]:
         frames, carry = self._frames(batch, num_frames), self._carry
-        if carry is not None and frames.start > 0:  # go on from the frames an earlier step generated
+        if frames.start > 0:  # go on from the frames an earlier step generated
             prev_l, prev_i, sequence = carry.prev_labels, carry.prev_images, copy.deepcopy(carry.sequence)
         else:
             prev_l, prev_i, sequence = None, None, self.begin_sequence(batch)
@@ -149,15 +148,15 @@ class VideoTrainer(Trainer):
             outs.append(out)
             prev_l = push_frame(prev_l, batch["label"][:, t], self.keep)
             prev_i = push_frame(prev_i, out["image"].detach(), self.keep)
-        if carry is not None:  # both of a step's passes start from the same state; the next step takes the end
+        if self._span is not None:  # both of a step's passes start from the same state; the next step takes the end
             keep = self.cfg.trainer.video.temporal_frames - 1
-            recent = ([] if frames.start == 0 else carry.recent) + [o["image"].detach() for o in outs]
+            recent = self._earlier(frames) + [o["image"].detach() for o in outs]
             self._next_carry = Carry(prev_l, prev_i, sequence, recent[-keep:] if keep > 0 else [])
         return outs
 
     def _earlier(self, frames: range) -> list[torch.Tensor]:
         """Generated frames just before ``frames`` that an earlier step of this sequence made (detached)."""
-        return self._carry.recent if self._carry is not None and frames.start > 0 else []
+        return self._carry.recent if frames.start > 0 else []
 
     def _temporal_pair(self, batch, frames: range, fakes: list[torch.Tensor]):
         """(real, fake) sequences of the last ``temporal_frames`` frames up to this step's last, earlier
