@@ -139,6 +139,10 @@ class VideoConfig:
     # 0: one D and one G step per sequence, its frames' losses summed; k > 0: a D and a G step every k
     # frames, later frames generated from earlier steps' outputs (imaginaire's vid2vid: k = 1)
     frames_per_backward: int = 0
+    # > 0: the generated frames fed back as previous frames get Gaussian noise, its std drawn per sequence
+    # from [0, previous_noise] (images in [-1, 1]); teaches the recurrence not to trust its own outputs
+    # blindly (noise augmentation of the context frames, as autoregressive video models use against drift)
+    previous_noise: float = 0.0
 
 
 @dataclass
@@ -233,6 +237,9 @@ def validate(cfg: TrainConfig) -> None:
             raise VidsynthError(f"optimizer type must be adam, adamw, rmsprop or sgd; found {opt.type!r}")
         if opt.schedule.type not in ("constant", "step", "linear"):
             raise VidsynthError(f"schedule type must be constant, step or linear; found {opt.schedule.type!r}")
+    if cfg.trainer.video.previous_noise < 0:
+        raise VidsynthError(f"trainer.video.previous_noise must be ≥ 0 (the largest noise std on the fed-back "
+                            f"frames; 0: none); found {cfg.trainer.video.previous_noise}")
     if cfg.trainer.video.frames_per_backward < 0:
         raise VidsynthError(f"trainer.video.frames_per_backward must be ≥ 0 (0: one step per sequence, k: a step every k "
                             f"frames); found {cfg.trainer.video.frames_per_backward}")

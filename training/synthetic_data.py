@@ -36,8 +36,10 @@ def _write_png(path: str, array: np.ndarray) -> None:
 
 def write_street_dataset(out: str, starts: list[float], frames: int, size: int = 64, seed: int = 0,
                          path: str = "loop", speed: float = 0.5, unprojections: bool = False,
-                         voxel_size: float | None = None) -> str:
-    """One sequence per start position (metres along the camera path), ``frames`` frames each.
+                         voxel_size: float | None = None, cities: int = 1) -> str:
+    """One sequence per start position (metres along the camera path), ``frames`` frames each, in each of
+    ``cities`` cities (seeds ``seed``, ``seed + 1``, ...; the same kinds of streets, other layouts and
+    colours). Sequences are numbered city by city: ``seq000`` ... in the first.
 
     ``unprojections``: also write wc-vid2vid's ``unprojections/`` (imaginaire's per-frame pixel → 3D point
     id files), with the world cut into ``voxel_size`` cubes, one point per cube and sequence. The default,
@@ -49,8 +51,9 @@ def write_street_dataset(out: str, starts: list[float], frames: int, size: int =
 
     voxel_size = voxel_size or 6.4 / size
 
-    for k, start in enumerate(starts):
-        world = StreetWorld(StreetConfig(width=size, height=size, path=path, seed=seed, start=float(start),
+    places = [(city, start) for city in range(seed, seed + cities) for start in starts]
+    for k, (city, start) in enumerate(places):
+        world = StreetWorld(StreetConfig(width=size, height=size, path=path, seed=city, start=float(start),
                                          frames=frames, speed=speed))
         seq = f"seq{k:03d}"
         previous = None
@@ -126,6 +129,8 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cities", type=int, default=1, help="street: the sequences in each of this many cities "
+                                                          "(seeds --seed, --seed + 1, ...)")
     ap.add_argument("--spacing", type=float, default=16.0, help="street: metres between sequence starts")
     ap.add_argument("--unprojections", action="store_true",
                     help="street: also write unprojections/ (wc-vid2vid's pixel → 3D point files)")
@@ -133,11 +138,12 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.world == "street":
         write_street_dataset(args.out, [k * args.spacing for k in range(args.sequences)], args.frames, args.size,
-                             seed=args.seed, unprojections=args.unprojections)
+                             seed=args.seed, unprojections=args.unprojections, cities=args.cities)
     else:
         write_puppet_dataset(args.out, args.sequences, args.frames, args.size, seed=args.seed,
                              background_seed=args.background_seed)
-    print(f"wrote {args.sequences} {args.world} sequences of {args.frames} frames to {args.out}")
+    count = args.sequences * (args.cities if args.world == "street" else 1)
+    print(f"wrote {count} {args.world} sequences of {args.frames} frames to {args.out}")
     return 0
 
 

@@ -66,6 +66,7 @@ class VideoTrainer(Trainer):
         self._span: tuple[int, int] | None = None  # the frames this step trains (None: the whole sequence)
         self._carry: Carry | None = None  # what the step before handed on (None at a sequence's first step)
         self._next_carry: Carry | None = None  # what this step hands on
+        self._stepping = False  # inside train_step (not generating sample images)
 
     # --- steps per sequence ---------------------------------------------------------------------------
 
@@ -76,19 +77,21 @@ class VideoTrainer(Trainer):
         values summed over the sequence and divided by its length."""
         k = self.cfg.trainer.video.frames_per_backward
         n = min(self.num_frames, batch["label"].shape[1])
-        if k <= 0 or k >= n:
-            return super().train_step(batch)
-        sums: dict[str, float] = {}
+        self._stepping = True
         try:
+            if k <= 0 or k >= n:
+                return super().train_step(batch)
+            sums: dict[str, float] = {}
             for start in range(0, n, k):
                 self._span = (start, min(n, start + k))
                 share = (self._span[1] - start) / n  # a step's losses are means over its frames
                 for name, value in super().train_step(batch).items():
                     sums[name] = sums.get(name, 0.0) + value * share
                 self._carry = self._next_carry
+            return sums
         finally:
             self._span = self._carry = self._next_carry = None
-        return sums
+            self._stepping = False
 
     def generator_call(self):
         # the whole sequence is one forward: DDP allows one forward per backward when it looks for unused
@@ -138,7 +141,7 @@ class VideoTrainer(Trainer):
             prev_l, prev_i, sequence = carry.prev_labels, carry.prev_images, copy.deepcopy(carry.sequence)
         else:
             prev_l, prev_i, sequence = None, None, self.begin_sequence(batch)
-        outs = []
+        outs, sequence_noise = [], self._sequence_noise(batch)
         for t in frames:
             args, kwargs = self.frame_inputs(batch, t, prev_l, prev_i, sequence)
             out = net(*args, **kwargs)
@@ -147,12 +150,25 @@ class VideoTrainer(Trainer):
             self.end_frame(sequence, t, out, kwargs)
             outs.append(out)
             prev_l = push_frame(prev_l, batch["label"][:, t], self.keep)
-            prev_i = push_frame(prev_i, out["image"].detach(), self.keep)
+            prev_i = push_frame(prev_i, self._fed_back(out["image"].detach(), sequence_noise), self.keep)
         if self._span is not None:  # both of a step's passes start from the same state; the next step takes the end
             keep = self.cfg.trainer.video.temporal_frames - 1
             recent = self._earlier(frames) + [o["image"].detach() for o in outs]
             self._next_carry = Carry(prev_l, prev_i, sequence, recent[-keep:] if keep > 0 else [])
         return outs
+
+    def _sequence_noise(self, batch) -> torch.Tensor | None:
+        """Each sequence's noise std for its fed-back frames (B,1,1,1); None without ``previous_noise`` and
+        outside the training steps (sample images run as inference does)."""
+        most = self.cfg.trainer.video.previous_noise
+        if most <= 0 or not self._stepping:
+            return None
+        label = batch["label"]
+        return torch.rand(label.shape[0], 1, 1, 1, device=label.device) * most
+
+    @staticmethod
+    def _fed_back(image: torch.Tensor, std: torch.Tensor | None) -> torch.Tensor:
+        return image if std is None else image + torch.randn_like(image) * std.to(image.dtype)
 
     def _earlier(self, frames: range) -> list[torch.Tensor]:
         """Generated frames just before ``frames`` that an earlier step of this sequence made (detached)."""
