@@ -143,6 +143,7 @@ class VideoConfig:
     # from [0, previous_noise] (images in [-1, 1]); teaches the recurrence not to trust its own outputs
     # blindly (noise augmentation of the context frames, as autoregressive video models use against drift)
     previous_noise: float = 0.0
+    previous_noise_grid: int = 0  # 0: the noise is per pixel; n: drawn on an n×n grid and upsampled (smooth)
 
 
 @dataclass
@@ -240,6 +241,9 @@ def validate(cfg: TrainConfig) -> None:
     if cfg.trainer.video.previous_noise < 0:
         raise VidsynthError(f"trainer.video.previous_noise must be ≥ 0 (the largest noise std on the fed-back "
                             f"frames; 0: none); found {cfg.trainer.video.previous_noise}")
+    if cfg.trainer.video.previous_noise_grid < 0:
+        raise VidsynthError(f"trainer.video.previous_noise_grid must be ≥ 0 (0: per-pixel noise, n: an n×n grid); "
+                            f"found {cfg.trainer.video.previous_noise_grid}")
     if cfg.trainer.video.frames_per_backward < 0:
         raise VidsynthError(f"trainer.video.frames_per_backward must be ≥ 0 (0: one step per sequence, k: a step every k "
                             f"frames); found {cfg.trainer.video.frames_per_backward}")

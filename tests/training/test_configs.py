@@ -40,6 +40,8 @@ def test_bad_configs_say_what_is_wrong(tmp_path):
         train_config({"model": "vid2vid", "trainer": {"video": {"frames_per_backward": -1}}})
     with pytest.raises(VidsynthError, match="previous_noise must be ≥ 0.*found -0.1"):
         train_config({"model": "vid2vid", "trainer": {"video": {"previous_noise": -0.1}}})
+    with pytest.raises(VidsynthError, match="previous_noise_grid must be ≥ 0.*found -2"):
+        train_config({"model": "vid2vid", "trainer": {"video": {"previous_noise_grid": -2}}})
     with pytest.raises(VidsynthError, match="does not exist.*spade_tiny"):
         load_config(str(tmp_path / "nope.yaml"))
     bad = tmp_path / "bad.yaml"

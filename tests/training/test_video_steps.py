@@ -66,14 +66,14 @@ def test_a_step_every_two_frames_steps_twice_per_sequence(street, tmp_path):
     assert {float(s["step"]) for s in state["opt_D"]["state"].values()} == {1.0, 2.0}
 
 
-@pytest.mark.parametrize("most", [0.0, 0.5])
-def test_previous_noise_perturbs_the_fed_back_frames_only(street, tmp_path, most):
+@pytest.mark.parametrize("most,grid", [(0.0, 0), (0.5, 0), (0.5, 4)])
+def test_previous_noise_perturbs_the_fed_back_frames_only(street, tmp_path, most, grid):
     from torch.nn.modules.module import register_module_forward_hook
 
     from vidsynth.networks.vid2vid import Vid2VidGenerator
 
     cfg = _config("vid2vid", 0, 0.0)
-    cfg.trainer.video.previous_noise = most
+    cfg.trainer.video.previous_noise, cfg.trainer.video.previous_noise_grid = most, grid
     calls = []
     handle = register_module_forward_hook(
         lambda m, args, out: calls.append((args, out["image"].detach())) if isinstance(m, Vid2VidGenerator) else None)
@@ -86,9 +86,13 @@ def test_previous_noise_perturbs_the_fed_back_frames_only(street, tmp_path, most
     for first in (0, 4, 8):
         for t in range(1, 4):
             fed_back = calls[first + t][0][2][:, -1]  # the newest previous frame the generator got at frame t
-            noise = (fed_back - calls[first + t - 1][1]).flatten(1).std(1)  # per sequence
+            added = fed_back - calls[first + t - 1][1]
+            noise = added.flatten(1).std(1)  # per sequence
             if most == 0 or first == 8:  # sample images run as inference does
                 assert float(noise.max()) == 0.0
             else:  # each sequence has its own std in [0, most]
                 assert 0.0 < float(noise.min()) and float(noise.max()) <= most * 1.05
                 assert float((noise[0] - noise[1]).abs()) > 1e-3
+                # per pixel, neighbours differ as much as two draws do; on a 4×4 grid over 32 pixels, barely
+                step = float((added[..., 1:] - added[..., :-1]).std() / added.std())
+                assert step > 1.2 if grid == 0 else step < 0.3

@@ -166,9 +166,16 @@ class VideoTrainer(Trainer):
         label = batch["label"]
         return torch.rand(label.shape[0], 1, 1, 1, device=label.device) * most
 
-    @staticmethod
-    def _fed_back(image: torch.Tensor, std: torch.Tensor | None) -> torch.Tensor:
-        return image if std is None else image + torch.randn_like(image) * std.to(image.dtype)
+    def _fed_back(self, image: torch.Tensor, std: torch.Tensor | None) -> torch.Tensor:
+        """A generated frame as the next frames get it: with the sequence's noise, per pixel or, with
+        ``previous_noise_grid`` n, drawn on an n×n grid and upsampled (smooth errors, like wrong colours)."""
+        if std is None:
+            return image
+        grid = self.cfg.trainer.video.previous_noise_grid
+        if grid <= 0:
+            return image + torch.randn_like(image) * std.to(image.dtype)
+        noise = torch.randn(*image.shape[:2], grid, grid, device=image.device, dtype=image.dtype)
+        return image + F.interpolate(noise, size=image.shape[-2:], mode="bilinear", align_corners=True) * std.to(image.dtype)
 
     def _earlier(self, frames: range) -> list[torch.Tensor]:
         """Generated frames just before ``frames`` that an earlier step of this sequence made (detached)."""
