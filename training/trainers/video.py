@@ -10,7 +10,8 @@ wc-vid2vid the guidance term. Progressive training: the sequence starts at ``vid
 frames and doubles every ``video.double_every`` iterations up to ``data.sequence_length``. By default
 one discriminator and one generator step take the whole sequence; ``video.frames_per_backward`` = k
 steps every k frames instead (imaginaire's vid2vid: k = 1), each step going on from the outputs the
-steps before it generated.
+steps before it generated. ``video.previous_noise`` adds noise to the frames fed back (drawn afresh for
+each sequence and each of its steps), so the recurrence learns not to trust its own outputs blindly.
 """
 
 from __future__ import annotations
