@@ -238,15 +238,12 @@ def validate(cfg: TrainConfig) -> None:
             raise VidsynthError(f"optimizer type must be adam, adamw, rmsprop or sgd; found {opt.type!r}")
         if opt.schedule.type not in ("constant", "step", "linear"):
             raise VidsynthError(f"schedule type must be constant, step or linear; found {opt.schedule.type!r}")
-    if cfg.trainer.video.previous_noise < 0:
-        raise VidsynthError(f"trainer.video.previous_noise must be ≥ 0 (the largest noise std on the fed-back "
-                            f"frames; 0: none); found {cfg.trainer.video.previous_noise}")
-    if cfg.trainer.video.previous_noise_grid < 0:
-        raise VidsynthError(f"trainer.video.previous_noise_grid must be ≥ 0 (0: per-pixel noise, n: an n×n grid); "
-                            f"found {cfg.trainer.video.previous_noise_grid}")
-    if cfg.trainer.video.frames_per_backward < 0:
-        raise VidsynthError(f"trainer.video.frames_per_backward must be ≥ 0 (0: one step per sequence, k: a step every k "
-                            f"frames); found {cfg.trainer.video.frames_per_backward}")
+    for name, meaning in (("previous_noise", "the largest noise std on the fed-back frames; 0: none"),
+                          ("previous_noise_grid", "0: per-pixel noise, n: an n×n grid"),
+                          ("frames_per_backward", "0: one step per sequence, k: a step every k frames")):
+        value = getattr(cfg.trainer.video, name)
+        if value < 0:
+            raise VidsynthError(f"trainer.video.{name} must be ≥ 0 ({meaning}); found {value}")
 
 
 def load_config(path: str) -> TrainConfig:

@@ -173,10 +173,12 @@ class VideoTrainer(Trainer):
         if std is None:
             return image
         grid = self.cfg.trainer.video.previous_noise_grid
-        if grid <= 0:
-            return image + torch.randn_like(image) * std.to(image.dtype)
-        noise = torch.randn(*image.shape[:2], grid, grid, device=image.device, dtype=image.dtype)
-        return image + F.interpolate(noise, size=image.shape[-2:], mode="bilinear", align_corners=True) * std.to(image.dtype)
+        if grid > 0:
+            coarse = torch.randn(*image.shape[:2], grid, grid, device=image.device, dtype=image.dtype)
+            noise = F.interpolate(coarse, size=image.shape[-2:], mode="bilinear", align_corners=True)
+        else:
+            noise = torch.randn_like(image)
+        return image + noise * std.to(image.dtype)
 
     def _earlier(self, frames: range) -> list[torch.Tensor]:
         """Generated frames just before ``frames`` that an earlier step of this sequence made (detached)."""
