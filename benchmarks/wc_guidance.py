@@ -42,7 +42,7 @@ TRAIN_STARTS = [float(s) for s in np.arange(0.0, 160.0, 8.0)]  # 20 sequences al
 HELD_OUT_STARTS = [4.0, 44.0, 84.0, 124.0]                       # between them: places never trained on
 
 
-def bench_config(size: int, iters: int, frames: int, init: str = "xavier"):
+def bench_config(size: int, iters: int, frames: int, init: str = "xavier", seed: int = 0):
     """The shipped tiny config with an L1-leaning recipe (as ``training.py``'s vid2vid), the guidance loss
     and (by default) imaginaire's initialisation, xavier with gain 0.02."""
     cfg = load_config("wc_vid2vid_tiny")
@@ -60,6 +60,7 @@ def bench_config(size: int, iters: int, frames: int, init: str = "xavier"):
     cfg.trainer.checkpoint_every = 100
     cfg.trainer.ema.start_iter = max(1, iters // 5)
     cfg.generator["output_size"] = [size, size]
+    cfg.trainer.seed = seed
     return cfg
 
 
@@ -114,6 +115,7 @@ def main(argv=None) -> int:
     ap.add_argument("--iters", type=int, default=600)
     ap.add_argument("--threads", type=int, default=1, help="per model (the two train side by side)")
     ap.add_argument("--init", default="xavier", help="trainer.init.type of both runs (none: PyTorch's own)")
+    ap.add_argument("--seed", type=int, default=0, help="trainer.seed of both runs")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if os.path.isdir(args.out):
@@ -124,7 +126,7 @@ def main(argv=None) -> int:
     write_street_dataset(guided_dir, TRAIN_STARTS, args.frames, args.size, unprojections=True)
     write_street_dataset(test_dir, HELD_OUT_STARTS, 12, args.size, unprojections=True)
     shutil.copytree(guided_dir, plain_dir, ignore=shutil.ignore_patterns("unprojections"))
-    cfg = bench_config(args.size, args.iters, min(args.frames, 6), args.init)
+    cfg = bench_config(args.size, args.iters, min(args.frames, 6), args.init, args.seed)
 
     import multiprocessing as mp
 
