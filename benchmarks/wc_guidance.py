@@ -38,9 +38,21 @@ from vidsynth.training.config import load_config  # noqa: E402
 from vidsynth.training.datasets import LabelEncoder  # noqa: E402
 from vidsynth.training.synthetic_data import write_street_dataset  # noqa: E402
 
-HELD_OUT_STARTS = [4.0, 44.0, 84.0, 124.0]  # 12 frames (5.5 m) each, places never trained on
-# 8 m apart along the loop, leaving out the places a held-out sequence would reach: 16 sequences
-TRAIN_STARTS = [float(s) for s in np.arange(0.0, 160.0, 8.0) if not any(0 < s - h < 8 for h in HELD_OUT_STARTS)]
+PLACES = [float(s) for s in np.arange(0.0, 160.0, 8.0)]  # training starts: every 8 m along the loop
+HELD_OUT_STARTS = [4.0, 44.0, 84.0, 124.0]              # places never trained on
+HELD_OUT_FRAMES = 12
+METRES_PER_FRAME = 0.5                                   # the street data's speed (write_street_dataset's default)
+
+
+def train_starts(frames: int) -> list[float]:
+    """The places whose ``frames``-frame sequences share no stretch of road with a held-out sequence
+    (16 of the 20 at 8 frames: the held-out sequences reach the place after theirs)."""
+    def span(start, n):
+        return start, start + (n - 1) * METRES_PER_FRAME
+
+    held = [span(h, HELD_OUT_FRAMES) for h in HELD_OUT_STARTS]
+    return [s for s in PLACES
+            if all(span(s, frames)[1] < a or s > b for a, b in held)]
 
 
 def bench_config(size: int, iters: int, frames: int, init: str = "xavier", seed: int = 0):
@@ -112,7 +124,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="/tmp/vidsynth_bench_wc")
     ap.add_argument("--size", type=int, default=64)
-    ap.add_argument("--frames", type=int, default=8, help="frames per training sequence (held-out: 12)")
+    ap.add_argument("--frames", type=int, default=8, help=f"frames per training sequence (held-out: {HELD_OUT_FRAMES})")
     ap.add_argument("--iters", type=int, default=600)
     ap.add_argument("--threads", type=int, default=1, help="per model (the two train side by side)")
     ap.add_argument("--init", default="xavier", help="trainer.init.type of both runs (none: PyTorch's own)")
@@ -124,8 +136,8 @@ def main(argv=None) -> int:
     t0 = time.time()
     guided_dir, plain_dir = os.path.join(args.out, "train"), os.path.join(args.out, "train_without_unprojections")
     test_dir = os.path.join(args.out, "held_out")
-    write_street_dataset(guided_dir, TRAIN_STARTS, args.frames, args.size, unprojections=True)
-    write_street_dataset(test_dir, HELD_OUT_STARTS, 12, args.size, unprojections=True)
+    write_street_dataset(guided_dir, train_starts(args.frames), args.frames, args.size, unprojections=True)
+    write_street_dataset(test_dir, HELD_OUT_STARTS, HELD_OUT_FRAMES, args.size, unprojections=True)
     shutil.copytree(guided_dir, plain_dir, ignore=shutil.ignore_patterns("unprojections"))
     cfg = bench_config(args.size, args.iters, min(args.frames, 6), args.init, args.seed)
 
