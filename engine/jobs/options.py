@@ -1,0 +1,151 @@
+"""Typed job options: one dataclass per job is the single definition of its options.
+
+The CLI builds its argparse parser from the dataclass (:func:`add_arguments`), turns the parsed
+namespace back into the dataclass (:func:`from_args`), and the docs' option tables are generated from
+the same parser. The Python API and the studio build the dataclass directly. A field declares itself
+with :func:`option`::
+
+    @dataclass(kw_only=True)
+    class TalkOptions(RunOptions):
+        model: str = option(help="a model file or a shipped name (demo:talk)", flags=("--model", "-m"))
+        driver: str = option(help="driver video, camera:N or URL", flags=("--driver", "-d"))
+        retarget: str = option("relative", help="...", choices=("relative", "absolute"))
+
+A field with no default is a required option. A ``bool`` field whose default is False becomes a
+``store_true`` flag; one whose default is True becomes ``--no-NAME`` (or ``flags``) storing False.
+
+>>> import argparse
+>>> from dataclasses import dataclass
+>>> @dataclass(kw_only=True)
+... class Demo:
+...     model: str = option(help="model file", flags=("--model", "-m"))
+...     seed: int = option(0, help="random seed")
+...     fast: bool = option(False, help="go fast")
+>>> p = argparse.ArgumentParser()
+>>> add_arguments(p, Demo)
+>>> from_args(Demo, p.parse_args(["-m", "x.safetensors", "--fast"]))
+Demo(model='x.safetensors', seed=0, fast=True)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from dataclasses import MISSING, dataclass
+from typing import Any
+
+__all__ = ["option", "add_arguments", "from_args", "option_table", "RunOptions"]
+
+
+def option(default: Any = MISSING, *, help: str, flags: tuple[str, ...] = (), choices: tuple | None = None,
+           metavar: str | None = None, group: str | None = None, cli: bool = True,
+           default_factory: Any = MISSING) -> Any:
+    """A dataclass field that is also a command-line option (``cli=False``: Python API only)."""
+    meta = {"help": help, "flags": tuple(flags), "choices": choices, "metavar": metavar, "group": group, "cli": cli}
+    if default_factory is not MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _flags(f: dataclasses.Field) -> tuple[str, ...]:
+    return f.metadata.get("flags") or ("--" + f.name.replace("_", "-"),)
+
+
+def _scalar_type(hint: Any):
+    """int / float / str from a field's annotation (``X | None`` → X); None for anything else."""
+    if hint in (int, float, str):
+        return hint
+    for arg in typing.get_args(hint):
+        if arg in (int, float, str):
+            return arg
+    return None
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    """Declare every CLI field of the options dataclass ``cls`` on ``parser``."""
+    hints = typing.get_type_hints(cls)
+    groups: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if not f.metadata.get("cli", False):
+            continue
+        target = parser
+        if f.metadata.get("group"):
+            name = f.metadata["group"]
+            target = groups.setdefault(name, parser.add_argument_group(name))
+        kw: dict[str, Any] = {"dest": f.name, "help": f.metadata["help"]}
+        hint = hints[f.name]
+        required = f.default is MISSING and f.default_factory is MISSING
+        if hint is bool or hint == "bool":
+            if f.default is True:
+                flags = f.metadata.get("flags") or ("--no-" + f.name.replace("_", "-"),)
+                target.add_argument(*flags, action="store_false", **kw)
+            else:
+                target.add_argument(*_flags(f), action="store_true", **kw)
+            continue
+        if typing.get_origin(hint) in (list, tuple) or hint in (list, tuple):
+            kw["nargs"] = "+"
+            item = typing.get_args(hint)[0] if typing.get_args(hint) else str
+            kw["type"] = item if item in (int, float, str) else str
+        else:
+            scalar = _scalar_type(hint)
+            if scalar is not None and scalar is not str:
+                kw["type"] = scalar
+        if f.metadata.get("choices"):
+            kw["choices"] = f.metadata["choices"]
+        if f.metadata.get("metavar"):
+            kw["metavar"] = f.metadata["metavar"]
+        if required:
+            kw["required"] = True
+        else:
+            kw["default"] = f.default if f.default is not MISSING else None
+        target.add_argument(*_flags(f), **kw)
+
+
+def from_args(cls: type, args: argparse.Namespace, **overrides: Any):
+    """The options dataclass from a parsed namespace (fields the CLI does not carry keep their defaults)."""
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("cli", False) and hasattr(args, f.name):
+            value = getattr(args, f.name)
+            if value is None and f.default_factory is not MISSING:
+                continue
+            values[f.name] = tuple(value) if isinstance(value, list) and "tuple" in str(f.type) else value
+    values.update(overrides)
+    return cls(**values)
+
+
+def option_table(parser: argparse.ArgumentParser) -> str:
+    """A Markdown table of a parser's options (flags, default, help), for the CLI reference in docs/."""
+    rows = ["| option | default | what it does |", "|---|---|---|"]
+    for action in parser._actions:  # argparse keeps no public list of its actions
+        if isinstance(action, argparse._HelpAction) or not action.option_strings and action.dest == "help":
+            continue
+        flags = ", ".join(f"`{s}`" for s in action.option_strings) or f"`{action.dest}`"
+        if action.metavar and action.option_strings:
+            flags += f" {action.metavar}"
+        default = action.default
+        shown = "" if default in (None, False, argparse.SUPPRESS) or action.required else f"`{default}`"
+        if action.required:
+            shown = "required"
+        text = (action.help or "").replace("|", "\\|")
+        if action.choices and not isinstance(action.choices, dict):
+            text += " (" + " \\| ".join(str(c) for c in action.choices) + ")"
+        rows.append(f"| {flags} | {shown} | {text} |")
+    return "\n".join(rows)
+
+
+@dataclass(kw_only=True)
+class RunOptions:
+    """What every command that runs a pipeline shares."""
+
+    metrics: str | None = option(None, help="write the run's figures (latency, fps, drops, memory) as JSON",
+                                 metavar="JSON", group="run")
+    seed: int | None = option(None, help="seed every random number generator, for repeatable runs", group="run")
+    resume: bool = option(False, help="continue an interrupted render of --output from its last closed segment",
+                          group="run")
+    mode: str = option("auto", help="live: latest-frame-wins (default for cameras and streams); offline: lossless "
+                       "and in order (default for files)", choices=("auto", "live", "offline"), group="run")
+    input_timeout: float = option(15.0, help="an input that sends no frame for this long is an error, not a hang "
+                                  "(seconds)", metavar="SECONDS", group="run")
+    progress: bool = option(True, help="no progress bar", group="run")
