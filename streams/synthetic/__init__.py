@@ -2,7 +2,8 @@
 
 A module ``streams/synthetic/NAME.py`` registers its factory with :func:`register_synthetic` when it
 is imported; :func:`synthetic_source` imports that module on first use, so adding a world is adding a
-file. ``clip`` (a stamped test clip) is built in; ``street`` and ``puppet`` live beside it.
+file. ``clip`` (a stamped test clip) is built in; ``street``, ``puppet`` and ``face`` (a talking head) live
+beside it.
 
 >>> from vidsynth.streams.synthetic import synthetic_source
 >>> src = synthetic_source("clip", n_frames=3, width=64, height=48)
