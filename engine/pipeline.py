@@ -638,6 +638,15 @@ class Pipeline:
         except NotImplementedError:
             pass  # the reader skips frames before ``index`` instead
 
+    def snapshot(self) -> dict:
+        """The figures of a run in progress (each worker's counters and latency, end-to-end latency), for
+        live displays such as the studio; ``{}`` before the run starts. Safe to call from any thread."""
+        metrics = getattr(self, "_metrics", None)
+        if not metrics:
+            return {}
+        return {"live": self._live, "workers": {m.name: m.as_dict() for m in metrics},
+                "end_to_end_ms": self._e2e.summary()}
+
     def _stage_reports(self) -> dict:
         """Each worker's metrics, plus the counters a stage keeps itself (``Stage.counters``)."""
         reports = {m.name: m.as_dict() for m in self._metrics}
