@@ -32,6 +32,33 @@ class BodyStats:
     near_height: float
     center_x: float
 
+    def as_dict(self) -> dict[str, float]:
+        """Plain numbers, as stored in a model file's job metadata."""
+        return {k: float(v) for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "BodyStats":
+        """Inverse of :meth:`as_dict`; a clear error for statistics that are missing or not positive.
+
+        >>> BodyStats.from_dict({"far_ankle": 200, "near_ankle": 300, "far_height": 100,
+        ...                      "near_height": 150, "center_x": 320}).near_height
+        150.0
+        """
+        try:
+            stats = cls(**{k: float(values[k]) for k in cls.__dataclass_fields__})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VidsynthError(f"body statistics need {', '.join(cls.__dataclass_fields__)} as numbers; found "
+                                f"{values!r} ({exc}); re-create the model with vidsynth train --job dance") from None
+        if stats.far_height <= 0 or stats.near_height <= 0:
+            raise VidsynthError(f"body heights must be positive, found far {stats.far_height} and near "
+                                f"{stats.near_height}; re-create the model with vidsynth train --job dance")
+        return stats
+
+    def scaled(self, sx: float, sy: float) -> "BodyStats":
+        """The statistics of the same subject in a frame resized by ``sx`` × ``sy``."""
+        return BodyStats(self.far_ankle * sy, self.near_ankle * sy, self.far_height * sy, self.near_height * sy,
+                         self.center_x * sx)
+
 
 def ankle_and_height(pose: PoseKeypoints) -> tuple[float, float, float] | None:
     """(ankle row, height from the top point to the ankles, mid-hip column) or None without ankles."""
@@ -87,26 +114,43 @@ class PoseNormalizer(Stage):
 
     ``target`` comes from the target's training poses (:func:`body_stats`). ``source`` may be given
     (offline, from the whole driving clip); otherwise it is estimated from the frames seen so far and
-    re-estimated from scratch after a discontinuity.
+    re-estimated from scratch after a discontinuity. With ``calibration_frames`` N, the estimate from the
+    first N frames that show the ankles is kept for the rest of the stream (the source's first seconds,
+    or a calibration walk toward and away from a camera), so that later frames do not shift the scale.
+
+    >>> t = BodyStats(200, 300, 100, 150, 320)
+    >>> PoseNormalizer(t, calibration_frames=90).calibrated
+    False
     """
 
-    def __init__(self, target: BodyStats, source: BodyStats | None = None, key: str = "pose", window: int = 300):
+    def __init__(self, target: BodyStats, source: BodyStats | None = None, key: str = "pose", window: int = 300,
+                 calibration_frames: int | None = None):
         self.target, self.fixed_source, self.key, self.window = target, source, key, window
+        self.calibration_frames = calibration_frames
         self._seen: list[PoseKeypoints] = []
+        self._frozen: BodyStats | None = None
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether the source's statistics are settled (given, or measured over the calibration frames)."""
+        return self.fixed_source is not None or self._frozen is not None
 
     def process(self, frame: Frame) -> Frame:
         pose = frame.conditions.get(self.key)
         if pose is None or pose.is_empty:
             return frame
-        source = self.fixed_source
+        source = self.fixed_source or self._frozen
         if source is None:
             if ankle_and_height(pose) is not None:
                 self._seen = (self._seen + [pose])[-self.window:]
             if not self._seen:
                 return frame
             source = body_stats(self._seen)
+            if self.calibration_frames is not None and len(self._seen) >= self.calibration_frames:
+                self._frozen = source
         frame.conditions[self.key] = normalize_pose(pose, source, self.target)
         return frame
 
     def reset(self) -> None:
         self._seen = []
+        self._frozen = None
