@@ -31,10 +31,11 @@ def ankle_and_height(pose):
 
 def test_twice_as_tall_and_offset_sideways_lands_on_the_target():
     """Target: walks from row 300 (120 px tall) to row 420 (180 px) around column 200. Source: twice the
-    target's height at each depth, 400 px to the side, ankles 150 rows lower. Every source frame lands on
+    target's height (far: 240 px, near: 300 px, so the scale changes with depth), 400 px to the side,
+    ankles 150 rows lower. Every source frame lands on
     the target's ankle line and height at the same relative depth, within 5 %, centred on the target."""
     target = [person(200 + 5 * np.sin(i), 300 + 12 * i, 120 + 6 * i) for i in range(11)]
-    source = [person(600 + 5 * np.sin(i), 450 + 24 * i, 240 + 12 * i) for i in range(11)]
+    source = [person(600 + 5 * np.sin(i), 450 + 24 * i, 240 + 6 * i) for i in range(11)]
     stage = PoseNormalizer(body_stats(target), calibration_frames=11)
     out = []
     for i, pose in enumerate(source):  # the source's statistics come from its own frames, as in a render
