@@ -380,6 +380,7 @@ class Mp4Sink(Sink):
             self._flush_encoder()
             if self._audio is not None:
                 self._audio.mux_until(self._container, self._video_end)
+                self._audio.finish(self._container)
                 self._audio.close()
         finally:
             self._container.close()
