@@ -14,6 +14,7 @@ the run mode) are not shown.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import os
 import typing
@@ -124,8 +125,20 @@ def shipped_models() -> list[dict]:
         label = config.get("label") or {}
         models.append({"name": file.rsplit(".", 1)[0], "spec": spec, "path": path, "model": info.get("model", ""),
                        "description": text, "num_classes": label.get("num_classes"),
-                       "style_encoder": config.get("style_dims") is not None})
+                       "style_encoder": config.get("style_dims") is not None, "canvas": paints_labels(path)})
     return models
+
+
+@functools.lru_cache(maxsize=64)
+def paints_labels(path: str) -> bool:
+    """Whether a model file turns one label map into one picture (the canvas's models: SPADE, pix2pixHD)."""
+    from .canvas import LabelRenderer
+
+    try:
+        LabelRenderer(path)
+    except VidsynthError:
+        return False
+    return True
 
 
 def _type_name(hint) -> str:
