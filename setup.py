@@ -30,7 +30,7 @@ setup(
     packages=packages,
     package_dir=package_dir,
     include_package_data=True,
-    package_data={"vidsynth.engine": ["data/*", "data/models/*"], "vidsynth.training": ["configs/*.yaml"]},
+    package_data={"vidsynth.engine": ["data/*", "data/models/*"], "vidsynth.engine.studio": ["static/*"], "vidsynth.training": ["configs/*.yaml"]},
     install_requires=["torch>=2.3", "numpy<2", "safetensors", "pyyaml", "tqdm"],
     extras_require=extras,
     entry_points={"console_scripts": ["vidsynth = vidsynth.cli:main"]},
