@@ -18,129 +18,14 @@ from typing import Iterator
 import numpy as np
 
 from vidsynth.errors import VidsynthError
-from vidsynth.streams.base import Source, StreamInfo
-from vidsynth.streams.frame import Frame
+from vidsynth.streams.synthetic.photo_pan import PhotoPanClip  # noqa: F401  (importers of the old home)
 
 from .pipeline import Pipeline
 from .stage import Stage
+from .stages import Resize, SideBySide  # noqa: F401  (importers of the old home)
 
 WHATS = ("pose", "face", "mask", "flow", "labels")
 PREVIEWS = ("window", "http")
-
-
-# -- small stages the presets need ----------------------------------------------------------------
-
-
-class Resize(Stage):
-    """Scale every frame's image to ``width``×``height`` (area filter when shrinking).
-
-    >>> Resize(64, 48).size
-    (64, 48)
-    """
-
-    def __init__(self, width: int, height: int):
-        self.size = (int(width), int(height))
-
-    def process(self, frame: Frame) -> Frame:
-        import cv2
-
-        image = frame.image
-        if image.shape[1] == self.size[0] and image.shape[0] == self.size[1]:
-            return frame
-        shrink = image.shape[1] > self.size[0]
-        resized = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-        return frame.with_image(resized)
-
-
-class SideBySide(Stage):
-    """Put the frame's image and some of its drawn conditions (``conditions[key]``, H×W×3) in one row.
-
-    Draw stages with ``target="condition"`` leave their picture under ``<key>_map``; this stage lays
-    them out left to right after the input, which is what ``vidsynth demo`` shows.
-
-    >>> SideBySide(["pose_map", "flow_map"]).keys
-    ['pose_map', 'flow_map']
-    """
-
-    def __init__(self, keys: list[str]):
-        self.keys = list(keys)
-
-    def process(self, frame: Frame) -> Frame:
-        panels = [np.asarray(frame.image)]
-        height, width = panels[0].shape[:2]
-        for key in self.keys:
-            panel = frame.conditions.get(key)
-            if panel is None:
-                raise VidsynthError(
-                    f"SideBySide expected the drawn condition '{key}' on frame {frame.index}, found "
-                    f"{sorted(frame.conditions) or 'none'}; draw it with target='condition' first"
-                )
-            panel = np.asarray(panel)
-            if panel.ndim == 2:
-                panel = np.repeat(panel[:, :, None], 3, axis=2)
-            if panel.shape[:2] != (height, width):
-                import cv2
-
-                panel = cv2.resize(panel, (width, height), interpolation=cv2.INTER_NEAREST)
-            panels.append(panel.astype(np.uint8, copy=False))
-        return frame.with_image(np.ascontiguousarray(np.concatenate(panels, axis=1)))
-
-
-class PhotoPanClip(Source):
-    """A short clip made from one photograph by a slow camera move (pan and zoom), with no download.
-
-    The demo needs footage of a real person that the project can make itself: scikit-image ships a
-    photograph of one (``skimage.data.astronaut()``). When scikit-image is missing, the stamped
-    synthetic clip stands in (it has motion for the flow panel, no person for the pose panel).
-
-    >>> clip = PhotoPanClip(n_frames=3, size=64)
-    >>> clip.open().frame_count
-    3
-    """
-
-    def __init__(self, n_frames: int = 60, size: int = 256, fps: int = 30):
-        self.n_frames, self.size, self.rate = int(n_frames), int(size), Fraction(fps)
-        self._photo = None
-        self._info: StreamInfo | None = None
-        self._start = 0
-
-    def open(self) -> StreamInfo:
-        try:
-            from skimage import data
-        except ImportError:
-            self._photo = None
-        else:
-            self._photo = np.ascontiguousarray(data.astronaut())
-        self._info = StreamInfo(self.size, self.size, self.rate, 1 / self.rate, frame_count=self.n_frames,
-                                extra={"content": "skimage astronaut photo" if self._photo is not None else "synthetic clip"})
-        return self._info
-
-    def seek(self, index: int) -> None:
-        self._start = max(0, int(index))
-
-    def render(self, index: int) -> np.ndarray:
-        import cv2
-
-        if self._photo is None:
-            from vidsynth.streams.synthetic.clip import SyntheticClip
-
-            return SyntheticClip(n_frames=self.n_frames, width=self.size, height=self.size).render(index)
-        h, w = self._photo.shape[:2]
-        t = index / max(1, self.n_frames - 1)
-        side = min(h, w) * (0.95 - 0.2 * t)  # zoom in slowly
-        cx = w / 2 + 0.08 * w * math.sin(2 * math.pi * t)  # sway left and right
-        cy = h / 2 + 0.03 * h * t
-        x0 = int(np.clip(cx - side / 2, 0, w - side))
-        y0 = int(np.clip(cy - side / 2, 0, h - side))
-        crop = self._photo[y0 : y0 + int(side), x0 : x0 + int(side)]
-        return cv2.resize(crop, (self.size, self.size), interpolation=cv2.INTER_AREA)
-
-    def __iter__(self) -> Iterator[Frame]:
-        if self._info is None:
-            self.open()
-        for index in range(self._start, self.n_frames):
-            yield Frame(index=index, pts=index, time_base=1 / self.rate, image=self.render(index), duration=1,
-                        discontinuity=index == self._start)
 
 
 # -- parsing the options users type ------------------------------------------------------------------
@@ -377,31 +262,3 @@ def _extract_stages(input, what, palette, remap, label_mode, sidecars, dataset_o
     if draw_output:
         stages.append(draw)
     return stages
-
-
-def demo(output: str = "out/demo.mp4", frames: int = 60, size: int = 256, metrics: str | None = None,
-         progress: bool = True, seed: int | None = 0) -> Pipeline:
-    """The built-in demo: a clip the project makes itself, its pose and optical flow, side by side.
-
-    Writes ``output`` (H.264 MP4): input | OpenPose-style pose map | flow colour wheel.
-
-    >>> # demo("out/demo.mp4").run()
-    """
-    from vidsynth.streams.mp4 import Mp4Sink
-
-    from .draw import DrawFlow, DrawPose
-    from .extract import FlowExtractor, PoseExtractor
-
-    if frames < 2:
-        raise VidsynthError(f"expected at least 2 demo frames, found {frames}")
-    if size < 64 or size % 2:
-        raise VidsynthError(f"expected an even demo size of at least 64 px, found {size}")
-    stages = [
-        PoseExtractor(),
-        FlowExtractor(preset="fast"),
-        DrawPose(target="condition"),
-        DrawFlow(target="condition"),
-        SideBySide(["pose_map", "flow_map"]),
-    ]
-    return Pipeline(PhotoPanClip(n_frames=frames, size=size), stages, Mp4Sink(output), mode="offline",
-                    metrics_path=metrics, progress=progress, seed=seed)

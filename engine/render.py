@@ -19,8 +19,9 @@ import numpy as np
 from vidsynth.errors import VidsynthError
 
 from .pipeline import Pipeline
-from .presets import Resize, looks_live, open_input, output_sinks, parse_remap, parse_size
+from .presets import looks_live, open_input, output_sinks, parse_remap, parse_size
 from .stage import Stage
+from .stages import DepthAndCameras, Resize
 
 
 def load_generator(path: str):
@@ -56,52 +57,6 @@ def read_images(path: str) -> list[np.ndarray]:
             raise VidsynthError(f"folder {path!r} holds no .jpg/.png pictures")
         return [read_image(os.path.join(path, n)) for n in names]
     return [read_image(path)]
-
-
-class GeometryInputs(Stage):
-    """Attaches ``depth`` and ``camera`` to each frame for world-consistent rendering.
-
-    Depth comes from a :class:`~vidsynth.geometry.depth_io.DepthReader` by frame index. Cameras come from
-    a cameras JSON file or, without one, from odometry (Open3D point-to-plane ICP against a local map of
-    the previous frames, RGB-D odometry as the first guess) with intrinsics from a horizontal field of view.
-    """
-
-    def __init__(self, depth: str, depth_scale: float | None = None, cameras: str | None = None,
-                 hfov: float = 60.0):
-        from vidsynth.geometry.depth_io import DepthReader
-
-        self.depth = DepthReader(depth, scale=depth_scale)
-        self.track = None
-        if cameras is not None:
-            from vidsynth.geometry.camera import read_cameras
-
-            self.track = read_cameras(cameras, expected_count=len(self.depth))
-        self.hfov = hfov
-        self._odometry = None  # poses from depth (and RGB) when no cameras file is given
-
-    def reset(self) -> None:
-        if self._odometry is not None:
-            self._odometry.reset()
-
-    def process(self, frame):
-        from vidsynth.geometry.camera import Camera, Intrinsics
-
-        if frame.index >= len(self.depth):
-            raise VidsynthError(f"frame {frame.index} has no depth map: --depth holds {len(self.depth)}; give one "
-                                "depth map per input frame")
-        depth = self.depth[frame.index]
-        if self.track is not None:
-            camera = self.track.camera(frame.index)
-        else:
-            if self._odometry is None:
-                from vidsynth.geometry.odometry import Odometry
-
-                self._odometry = Odometry(Intrinsics.from_fov(depth.shape[1], depth.shape[0], self.hfov))
-            rgb = frame.image if frame.image is not None and frame.image.shape[:2] == depth.shape else None
-            camera = Camera(self._odometry.K, self._odometry.update(depth, rgb))
-        frame.conditions["depth"] = depth
-        frame.conditions["camera"] = camera
-        return frame
 
 
 # what the synthetic worlds put into each frame themselves
@@ -192,7 +147,7 @@ def render(
     stages: list[Stage] = [Resize(*size)] if resize else []
     stages += conditioning_stages(kind, channels, input, palette, remap, label_mode, live)
     if name == "wc_vid2vid" and depth is not None:
-        stages.append(GeometryInputs(depth, depth_scale, cameras, hfov))
+        stages.append(DepthAndCameras(depth, depth_scale, cameras, hfov))
     elif cameras is not None:
         raise VidsynthError("--cameras goes with --depth (world-consistent rendering with a wc-vid2vid model)")
 
@@ -252,59 +207,3 @@ def convert(checkpoint: str, config: str, out: str, ema: bool = True) -> dict:
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     save_model(model, out)
     return read_model_info(out)
-
-
-# -- the built-in synthesis demos ---------------------------------------------------------------------
-
-DEMO_MODELS = {  # what the demo renders: (model file shipped with vidsynth, synthetic world, drawn condition)
-    "street": ("vid2vid_street_128.safetensors", "synthetic:street", "labels"),
-    "dance": ("vid2vid_pose_64.safetensors", "synthetic:puppet", "pose"),
-}
-
-
-def demo_model_path(name: str) -> str:
-    """The shipped demo model file for ``name`` (street, dance)."""
-    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "models")
-    path = os.path.join(folder, DEMO_MODELS[name][0])
-    if not os.path.isfile(path):
-        raise VidsynthError(f"the demo model {path!r} is missing from this installation; reinstall vidsynth")
-    return path
-
-
-class KeepImage(Stage):
-    """Copy the frame's picture into ``conditions[key]`` before a later stage replaces it."""
-
-    def __init__(self, key: str = "real"):
-        self.key = key
-
-    def process(self, frame):
-        frame.conditions[self.key] = frame.image
-        return frame
-
-
-def synthesis_demo(name: str, output: str, frames: int = 48, scale: int = 3, progress: bool = True,
-                   metrics: str | None = None, model: str | None = None) -> Pipeline:
-    """A trained demo model on the synthetic world it learned: generated | condition | the world's truth.
-
-    ``street``: vid2vid on the procedural street (labels in, 128×128); ``dance``: pose vid2vid on the
-    dancing puppet. Each panel is scaled up ``scale`` times for viewing.
-    """
-    from vidsynth.streams import open_sink, open_source
-
-    from .draw import DrawLabels, DrawPose
-    from .generate import generator_stage
-    from .presets import SideBySide
-
-    if name not in DEMO_MODELS:
-        raise VidsynthError(f"unknown demo {name!r}; expected one of {', '.join(DEMO_MODELS)}")
-    net = load_generator(model or demo_model_path(name))
-    _, world, condition = DEMO_MODELS[name]
-    h, w = net.config.output_size
-    source = open_source(f"{world}?width={w}&height={h}&frames={frames}")
-    draw = DrawLabels(target="condition") if condition == "labels" else DrawPose(target="condition")
-    stages = [KeepImage("real")] + conditioning_stages(condition, net.config.label_channels, world, None, None,
-                                                       "id", live=False)
-    stages += [draw, generator_stage(net, fit="resize"),
-              SideBySide([f"{condition}_map", "real"]), Resize(w * 3 * scale, h * scale)]
-    return Pipeline(source, stages, open_sink(output), mode="offline", progress=progress, metrics_path=metrics,
-                    seed=0)

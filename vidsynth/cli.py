@@ -1,8 +1,10 @@
-"""The ``vidsynth`` command: a thin layer over the presets in :mod:`vidsynth.engine.presets`.
+"""The ``vidsynth`` command: a thin layer over the jobs in :mod:`vidsynth.engine.jobs`.
 
-Each subcommand is one ``add_<name>(subparsers)`` function that declares its options and points
-``func`` at one ``cmd_<name>(args) -> int`` function; adding a subcommand (``train``, ``world``, ...) is
-adding those two functions and one line in :data:`SUBCOMMANDS`.
+Every job module (``extract``, ``render``, ``demo``, ...) becomes one subcommand: its ``COMMAND`` names
+it and its ``Options`` dataclass declares its options (:func:`add_job`), so a new job is a file in
+``engine/jobs/`` and a line in ``JOB_MODULES``, with nothing to add here. The commands that are not
+pipelines (``convert``, ``train``, ``world``, ``info``, ``bench``) are one ``add_<name>(subparsers)``
+function each, pointing ``func`` at one ``cmd_<name>(args) -> int``, listed in :data:`SUBCOMMANDS`.
 
 Errors a user can fix (:class:`~vidsynth.errors.VidsynthError`) are printed as one line
 ``vidsynth: error: ...`` with exit code 2 and no traceback; Ctrl-C stops cleanly with exit code 130.
@@ -36,187 +38,50 @@ class _Parser(argparse.ArgumentParser):
         raise VidsynthError(f"{message} (see '{self.prog} --help')")
 
 
-# -- extract ---------------------------------------------------------------------------------------
+# -- the jobs: one subcommand per module of vidsynth.engine.jobs ------------------------------------------
 
 
-def add_extract(sub) -> None:
-    from vidsynth.engine.presets import WHATS
+def add_jobs(sub) -> None:
+    """One subcommand per job module: its ``COMMAND`` names it, its ``Options`` dataclass declares its options."""
+    from vidsynth.engine.jobs import JOB_MODULES, load_job
 
-    p = sub.add_parser(
-        "extract",
-        help="extract pose, face landmarks, person masks, optical flow or labels from a video, camera or stream",
-        description="Extract conditioning from a video file, a camera (camera:0) or a stream URL and write it as a "
-        "video, a live preview, keypoint JSON sidecars or a training dataset.",
-    )
-    p.add_argument("--input", "-i", required=True, help="video file, image folder, camera:N, rtsp/http/udp URL or synthetic:NAME")
-    p.add_argument("--what", "-w", choices=WHATS, default=None,
-                   help="what to extract (default: pose; with --dataset-out alone, everything the dataset needs)")
-    p.add_argument("--output", "-o", help="output video file (.mp4 H.264; .mkv FFV1 lossless), image folder or rtmp/udp URL")
-    p.add_argument("--preview", nargs="?", const="window", choices=("window", "http"),
-                   help="show the result live: in a window (default) or a browser page served on 127.0.0.1")
-    p.add_argument("--palette", help="label palette for --what labels: cityscapes, cocostuff or a JSON file")
-    p.add_argument("--label-mode", choices=("id", "color"), default="id",
-                   help="how the input codes labels: pixel values are ids (default) or palette colours")
-    p.add_argument("--remap", help="label id remapping: FROM:TO pairs ('7:0,8:1') or a JSON file")
-    p.add_argument("--sidecars", metavar="DIR", help="also write the keypoints of every frame as JSON (OpenPose / dlib-68)")
-    p.add_argument("--dataset-out", metavar="DIR", help="write a training folder in imaginaire's raw layout")
-    p.add_argument("--size", metavar="WxH", help="frame size (camera capture size; files are resized)")
-    p.add_argument("--fps", type=float, help="capture frame rate of a camera")
-    smooth = p.add_mutually_exclusive_group()
-    smooth.add_argument("--smooth", dest="smooth", action="store_const", const=True,
-                        help="smooth pose/face landmarks over time (One Euro filter); the default for live input")
-    smooth.add_argument("--no-smooth", dest="smooth", action="store_const", const=False,
-                        help="never smooth landmarks")
-    _add_run_options(p)
-    p.set_defaults(func=cmd_extract, smooth=None)
+    for name in JOB_MODULES:
+        try:
+            module = load_job(name)
+        except Exception as exc:  # a broken job must not take the other commands down with it
+            p = sub.add_parser(name, help=f"(unavailable: {type(exc).__name__})")
+            p.set_defaults(func=_unavailable(name, exc))
+            continue
+        add_job(sub, module)
 
 
-def _add_run_options(p) -> None:
-    """Options every pipeline-running subcommand shares."""
-    p.add_argument("--metrics", metavar="JSON", help="write the run's figures (latency, fps, drops, memory) as JSON")
-    p.add_argument("--seed", type=int, help="seed every random number generator, for repeatable runs")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted render of --output from its last closed segment")
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--live", dest="mode", action="store_const", const="live",
-                      help="latest-frame-wins (drop stale frames); the default for cameras and streams")
-    mode.add_argument("--offline", dest="mode", action="store_const", const="offline",
-                      help="lossless and in order; the default for files")
-    p.add_argument("--input-timeout", type=float, default=15.0, metavar="SECONDS",
-                   help="an input that sends no frame for this long is an error, not a hang (default: 15)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    p.set_defaults(mode="auto")
+def add_job(sub, module) -> argparse.ArgumentParser:
+    """The subcommand of one job module."""
+    from vidsynth.engine.jobs.options import add_arguments
+
+    command = module.COMMAND
+    p = sub.add_parser(command["name"], help=command.get("help"), description=command.get("description"))
+    add_arguments(p, module.Options)
+    p.set_defaults(func=lambda args: _run_job(module, args), job=command["name"])
+    return p
 
 
-def cmd_extract(args) -> int:
-    from vidsynth.engine.presets import extract
+def _run_job(module, args) -> int:
+    from vidsynth.engine.jobs import run_job
+    from vidsynth.engine.jobs.options import from_args
 
-    what = args.what
-    if what is None and not args.dataset_out:
-        what = "pose"
-    pipeline = extract(
-        args.input,
-        what=what,
-        output=args.output,
-        preview=args.preview,
-        palette=args.palette,
-        remap=args.remap,
-        label_mode=args.label_mode,
-        sidecars=args.sidecars,
-        dataset_out=args.dataset_out,
-        size=args.size,
-        fps=args.fps,
-        metrics=args.metrics,
-        seed=args.seed,
-        resume=args.resume,
-        mode=args.mode,
-        progress=args.progress,
-        smooth=args.smooth,
-    )
-    return _run(pipeline, args)
+    return run_job(module, from_args(module.Options, args))
 
 
-def _run(pipeline, args) -> int:
-    if args.input_timeout <= 0:
-        raise VidsynthError(f"expected --input-timeout above 0 seconds, found {args.input_timeout:g}")
-    pipeline.watchdog_s = args.input_timeout
-    pipeline.progress = pipeline.progress and sys.stderr.isatty()  # no bar in logs and pipes
-    report = pipeline.run()
-    if args.metrics:
-        print(report.summary(), file=sys.stderr)
-        print(f"metrics written to {args.metrics}", file=sys.stderr)
-    return 0
+def _unavailable(name: str, exc: Exception):
+    def fail(args) -> int:
+        raise VidsynthError(f"the {name} job could not be loaded ({type(exc).__name__}: {exc}); "
+                            "run with --debug for the traceback of its import, or reinstall vidsynth")
+
+    return fail
 
 
-# -- demo ------------------------------------------------------------------------------------------
-
-
-def add_demo(sub) -> None:
-    p = sub.add_parser(
-        "demo",
-        help="run the built-in demo: extraction (input | pose | flow) and synthesis (street, dance) videos",
-        description="Make a short clip (no download), extract pose and optical flow, and write input | pose | flow; "
-        "then render the project's synthetic street and dancing puppet with the small trained models vidsynth "
-        "ships (generated | condition | truth), beside the first video as DEMO_street.mp4 and DEMO_dance.mp4.",
-    )
-    p.add_argument("--output", "-o", default="out/demo.mp4", help="where to write the video (default: out/demo.mp4)")
-    p.add_argument("--frames", type=int, default=60, help="clip length in frames (default: 60, two seconds)")
-    p.add_argument("--size", type=int, default=256, help="side of the square clip in pixels (default: 256)")
-    p.add_argument("--metrics", metavar="JSON", help="write the run's figures as JSON")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    p.add_argument("--only", choices=("extract", "street", "dance"), help="run one part of the demo")
-    p.set_defaults(func=cmd_demo)
-
-
-def cmd_demo(args) -> int:
-    from vidsynth.engine.presets import demo
-    from vidsynth.engine.render import DEMO_MODELS, synthesis_demo
-
-    progress = args.progress and sys.stderr.isatty()
-    if args.only in (None, "extract"):
-        report = demo(args.output, frames=args.frames, size=args.size, metrics=args.metrics, progress=progress).run()
-        print(f"wrote {args.output}: {report.frames_out} frames (input | pose | optical flow) at {report.fps:.1f} fps",
-              file=sys.stderr)
-    for name in DEMO_MODELS:
-        if args.only in (None, name):
-            out = os.path.splitext(args.output)[0] + f"_{name}.mp4"
-            report = synthesis_demo(name, out, frames=args.frames, progress=progress).run()
-            print(f"wrote {out}: {report.frames_out} frames (generated | {DEMO_MODELS[name][2]} | truth) "
-                  f"at {report.fps:.1f} fps", file=sys.stderr)
-    return 0
-
-
-# -- render / convert ------------------------------------------------------------------------------
-
-
-def add_render(sub) -> None:
-    p = sub.add_parser(
-        "render",
-        help="render a video through a model (pix2pixHD, SPADE, UNIT, MUNIT, FUNIT, COCO-FUNIT, vid2vid, fs-vid2vid, wc-vid2vid)",
-        description="Render a video file, image folder, camera or stream through a vidsynth model file; the "
-        "conditioning the model needs (labels, pose, face) is extracted on the fly.",
-    )
-    p.add_argument("--model", "-m", required=True, help="a vidsynth .safetensors model (vidsynth convert makes one)")
-    p.add_argument("--input", "-i", required=True, help="video file, image folder, camera:N, URL or synthetic:NAME")
-    p.add_argument("--output", "-o", help="output video file, folder or rtmp/udp URL")
-    p.add_argument("--preview", nargs="?", const="window", choices=("window", "http"), help="show the result live")
-    p.add_argument("--reference", help="few-shot vid2vid: a photo or a folder of photos of the target")
-    p.add_argument("--style", help="MUNIT/FUNIT: a style image")
-    p.add_argument("--examples", help="FUNIT/COCO-FUNIT: a photo or folder of example images of the target class")
-    p.add_argument("--depth", help="wc-vid2vid: depth maps (folder, .npy or FFV1 video)")
-    p.add_argument("--depth-scale", type=float, help="wc-vid2vid: metres per depth unit")
-    p.add_argument("--cameras", help="wc-vid2vid: camera poses JSON (estimated by odometry when absent)")
-    p.add_argument("--hfov", type=float, default=60.0, help="wc-vid2vid: horizontal field of view in degrees")
-    p.add_argument("--world-out", help="wc-vid2vid: where to save the world (default beside --output)")
-    p.add_argument("--fit", default="auto", choices=("auto", "resize", "crop", "letterbox", "subject"),
-                   help="how frames meet the model's size (auto: a subject crop for pose/face models, else resize)")
-    p.add_argument("--model-size", metavar="WxH", help="the size the model runs at (image models)")
-    p.add_argument("--output-size", default="frame", choices=("frame", "model"),
-                   help="write at the input's size (frame) or the model's (model)")
-    p.add_argument("--size", metavar="WxH", help="frame size (camera capture size; files are resized)")
-    p.add_argument("--fps", type=float, help="capture frame rate of a camera")
-    p.add_argument("--palette", help="label palette: cityscapes, cocostuff or a JSON file")
-    p.add_argument("--remap", help="label id remapping: FROM:TO pairs or a JSON file")
-    p.add_argument("--label-mode", choices=("id", "color"), default="id", help="labels coded as ids or palette colours")
-    p.add_argument("--b2a", dest="a2b", action="store_false", help="UNIT/MUNIT: translate domain B to A")
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    p.add_argument("--backend", default="eager", choices=("eager", "compile", "onnx", "tensorrt", "auto"),
-                   help="how the network runs (falls back to eager with a warning when unavailable)")
-    _add_run_options(p)
-    p.set_defaults(func=cmd_render)
-
-
-def cmd_render(args) -> int:
-    from vidsynth.engine.render import render
-
-    pipeline = render(
-        args.model, args.input, output=args.output, preview=args.preview, reference=args.reference,
-        style=args.style, examples=args.examples, depth=args.depth, depth_scale=args.depth_scale,
-        cameras=args.cameras, hfov=args.hfov, world_out=args.world_out, fit=args.fit, model_size=args.model_size,
-        output_size=args.output_size, size=args.size, fps=args.fps, palette=args.palette, remap=args.remap,
-        label_mode=args.label_mode, a2b=args.a2b, seed=0 if args.seed is None else args.seed, device=args.device,
-        backend=args.backend, metrics=args.metrics, resume=args.resume, mode=args.mode, progress=args.progress,
-    )
-    return _run(pipeline, args)
+# -- convert ---------------------------------------------------------------------------------------
 
 
 def add_convert(sub) -> None:
@@ -261,8 +126,9 @@ _PACKAGES = {
 
 
 def add_info(sub) -> None:
-    p = sub.add_parser("info", help="list installed backends, devices and optional packages, and what is missing",
-                       description="What this installation can do: packages with versions, devices, backends, codecs.")
+    p = sub.add_parser("info", help="list installed backends, devices, optional packages, shipped models, and what "
+                       "is missing", description="What this installation can do: packages with versions, devices, "
+                       "backends, codecs, and the models it ships (usable by name as --model demo:NAME).")
     p.add_argument("--json", action="store_true", help="print the same as JSON")
     p.set_defaults(func=cmd_info)
 
@@ -309,6 +175,9 @@ def collect_info() -> dict:
     except Exception as exc:  # the list is informative; a broken backend module must not break `info`
         info["backends"] = {"error": f"{type(exc).__name__}: {exc}"}
     info["codecs"] = _codecs()
+    from vidsynth.engine.jobs.models import shipped_models
+
+    info["models"] = shipped_models()
     if info["packages"]["mediapipe"]["version"]:
         try:
             import mediapipe
@@ -361,6 +230,9 @@ def cmd_info(args) -> int:
     codecs = info["codecs"]
     if codecs:
         print("encoders: " + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in codecs.items()))
+    print("shipped models (--model NAME):")
+    for name, m in info["models"].items():
+        print(f"  {name:<12} {m['description']}{'' if m['present'] else ' (MISSING: reinstall vidsynth)'}")
     if missing:
         from vidsynth.errors import _OPTIONAL
 
@@ -433,7 +305,7 @@ def cmd_world_export(args) -> int:
 
 # -- the command -----------------------------------------------------------------------------------
 
-SUBCOMMANDS = [add_extract, add_render, add_convert, add_train, add_world, add_demo, add_info, add_bench]
+SUBCOMMANDS = [add_jobs, add_convert, add_train, add_world, add_info, add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -538,7 +410,7 @@ def _main(argv: list[str], debug: bool) -> int:
         if not getattr(args, "func", None):
             parser.print_help(sys.stderr)
             return EXIT_USER_ERROR
-        quiet = not debug and args.command in ("extract", "render", "demo", "bench")
+        quiet = not debug and (getattr(args, "job", None) is not None or args.command == "bench")
         with _quiet_native_logs(quiet):
             return int(args.func(args) or 0)
     except VidsynthError as exc:

@@ -12,7 +12,10 @@ with :func:`option`::
         retarget: str = option("relative", help="...", choices=("relative", "absolute"))
 
 A field with no default is a required option. A ``bool`` field whose default is False becomes a
-``store_true`` flag; one whose default is True becomes ``--no-NAME`` (or ``flags``) storing False.
+``store_true`` flag; one whose default is True becomes ``--no-NAME`` (or ``flags``) storing False; a
+``bool | None`` field defaulting to None becomes the pair ``--NAME`` / ``--no-NAME`` (None: "decide for
+me"). ``const`` makes the value optional on the command line (``--preview`` alone means ``window``);
+``aliases`` adds flags that set one value (``--live`` for ``--mode live``).
 
 >>> import argparse
 >>> from dataclasses import dataclass
@@ -35,14 +38,17 @@ import typing
 from dataclasses import MISSING, dataclass
 from typing import Any
 
+from vidsynth.errors import VidsynthError
+
 __all__ = ["option", "add_arguments", "from_args", "option_table", "RunOptions"]
 
 
 def option(default: Any = MISSING, *, help: str, flags: tuple[str, ...] = (), choices: tuple | None = None,
            metavar: str | None = None, group: str | None = None, cli: bool = True,
-           default_factory: Any = MISSING) -> Any:
+           default_factory: Any = MISSING, const: Any = MISSING, aliases: dict[str, Any] | None = None) -> Any:
     """A dataclass field that is also a command-line option (``cli=False``: Python API only)."""
-    meta = {"help": help, "flags": tuple(flags), "choices": choices, "metavar": metavar, "group": group, "cli": cli}
+    meta = {"help": help, "flags": tuple(flags), "choices": choices, "metavar": metavar, "group": group, "cli": cli,
+            "const": const, "aliases": dict(aliases or {})}
     if default_factory is not MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -76,6 +82,15 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         kw: dict[str, Any] = {"dest": f.name, "help": f.metadata["help"]}
         hint = hints[f.name]
         required = f.default is MISSING and f.default_factory is MISSING
+        if set(typing.get_args(hint)) == {bool, type(None)} and f.default is None:
+            # argparse prints a mutually exclusive group inside an argument group twice: only outside one
+            pair = target.add_mutually_exclusive_group() if target is parser else target
+            name = f.name.replace("_", "-")
+            pair.add_argument(*_flags(f), action="store_const", const=True, **kw)
+            pair.add_argument(f"--no-{name}", dest=f.name, action="store_const", const=False,
+                              help=f"the opposite of --{name}")
+            parser.set_defaults(**{f.name: None})
+            continue
         if hint is bool or hint == "bool":
             if f.default is True:
                 flags = f.metadata.get("flags") or ("--no-" + f.name.replace("_", "-"),)
@@ -95,11 +110,19 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
             kw["choices"] = f.metadata["choices"]
         if f.metadata.get("metavar"):
             kw["metavar"] = f.metadata["metavar"]
+        if f.metadata.get("const", MISSING) is not MISSING:
+            kw.update(nargs="?", const=f.metadata["const"])
         if required:
             kw["required"] = True
         else:
             kw["default"] = f.default if f.default is not MISSING else None
+        aliases = f.metadata.get("aliases") or {}
+        if aliases and target is parser:  # the option and its one-value aliases exclude each other
+            target = target.add_mutually_exclusive_group()
         target.add_argument(*_flags(f), **kw)
+        for flag, value in aliases.items():
+            target.add_argument(flag, dest=f.name, action="store_const", const=value,
+                                help=f"the same as {_flags(f)[0]} {value}")
 
 
 def from_args(cls: type, args: argparse.Namespace, **overrides: Any):
@@ -119,13 +142,15 @@ def option_table(parser: argparse.ArgumentParser) -> str:
     """A Markdown table of a parser's options (flags, default, help), for the CLI reference in docs/."""
     rows = ["| option | default | what it does |", "|---|---|---|"]
     for action in parser._actions:  # argparse keeps no public list of its actions
-        if isinstance(action, argparse._HelpAction) or not action.option_strings and action.dest == "help":
+        if isinstance(action, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)):
             continue
         flags = ", ".join(f"`{s}`" for s in action.option_strings) or f"`{action.dest}`"
         if action.metavar and action.option_strings:
             flags += f" {action.metavar}"
         default = action.default
-        shown = "" if default in (None, False, argparse.SUPPRESS) or action.required else f"`{default}`"
+        shown = ""
+        if isinstance(action, (argparse._StoreAction,)) and default not in (None, False, argparse.SUPPRESS):
+            shown = f"`{default}`"
         if action.required:
             shown = "required"
         text = (action.help or "").replace("|", "\\|")
@@ -145,7 +170,14 @@ class RunOptions:
     resume: bool = option(False, help="continue an interrupted render of --output from its last closed segment",
                           group="run")
     mode: str = option("auto", help="live: latest-frame-wins (default for cameras and streams); offline: lossless "
-                       "and in order (default for files)", choices=("auto", "live", "offline"), group="run")
+                       "and in order (default for files)", choices=("auto", "live", "offline"), group="run",
+                       aliases={"--live": "live", "--offline": "offline"})
     input_timeout: float = option(15.0, help="an input that sends no frame for this long is an error, not a hang "
                                   "(seconds)", metavar="SECONDS", group="run")
     progress: bool = option(True, help="no progress bar", group="run")
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("auto", "live", "offline"):
+            raise VidsynthError(f"expected the mode to be auto, live or offline, found {self.mode!r}")
+        if not self.input_timeout > 0:
+            raise VidsynthError(f"expected --input-timeout above 0 seconds, found {self.input_timeout:g}")

@@ -6,7 +6,8 @@ import pytest
 
 from vidsynth.cli import main
 from vidsynth.engine import Pipeline
-from vidsynth.engine.presets import PhotoPanClip, sequence_name
+from vidsynth.engine.presets import sequence_name
+from vidsynth.streams.synthetic.photo_pan import PhotoPanClip
 from vidsynth.streams.mp4 import Mp4Sink
 
 from videos import read_video

@@ -60,7 +60,7 @@ def test_talking_head_from_a_reference_photo(tmp_path):
     import cv2
 
     from vidsynth.engine.pipeline import Pipeline
-    from vidsynth.engine.presets import PhotoPanClip
+    from vidsynth.streams.synthetic.photo_pan import PhotoPanClip
     from vidsynth.streams import open_sink
 
     photo = skimage.astronaut()
@@ -166,7 +166,7 @@ def test_image_model_on_onnx_runtime_matches_eager(tmp_path):
 @pytest.mark.parametrize("name", ["street", "dance"])
 def test_synthesis_demo_wiring(tmp_path, name):
     """The demo's pipeline on a random tiny model: generated | condition | truth, scaled up."""
-    from vidsynth.engine.render import synthesis_demo
+    from vidsynth.engine.jobs.demo import Options, synthesis_panel
     from vidsynth.networks.vid2vid import PoseLabelConfig
 
     torch.manual_seed(0)
@@ -176,7 +176,8 @@ def test_synthesis_demo_wiring(tmp_path, name):
         cfg = Vid2VidConfig.tiny(label_channels=27, output_size=(32, 32), use_segmap_as_input=False,
                                  pose=PoseLabelConfig(), style_dims=8)
     save_model(Vid2VidGenerator(cfg), tmp_path / "m.safetensors")
-    synthesis_demo(name, str(tmp_path / "d.mp4"), frames=3, scale=2, progress=False,
-                   model=str(tmp_path / "m.safetensors")).run()
+    world, condition = {"street": ("synthetic:street", "labels"), "dance": ("synthetic:puppet", "pose")}[name]
+    panel = synthesis_panel(str(tmp_path / "m.safetensors"), world, condition, scale=2)
+    panel(Options(frames=3, progress=False), str(tmp_path / "d.mp4")).run()
     frames = decoded(tmp_path / "d.mp4")
     assert len(frames) == 3 and frames[0].shape == (64, 192, 3)
