@@ -297,7 +297,7 @@ $("record-stop").addEventListener("click", async () => {
 const DEBOUNCE_MS = 40;
 const canvas = {
   painter: new LabelPainter($("label-canvas"), (final) => scheduleRender()),
-  timer: null, busy: false, again: false, changedAt: 0, style: null,
+  timer: null, busy: false, again: false, changedAt: 0, renderedFor: 0, style: null,
 };
 canvas.painter.tool = () => ($("tool-fill").checked ? "fill" : "brush");
 canvas.painter.radius = () => Number($("brush-size").value) / 2;
@@ -323,6 +323,7 @@ async function renderCanvas() {
     await new Promise((resolve) => { img.onload = resolve; img.onerror = resolve; img.src = result.image; });
     $("canvas-export").href = result.image;
     studio.renders += 1;
+    canvas.renderedFor = requested;
     img.dataset.renders = studio.renders;
     studio.lastLatencyMs = performance.now() - requested;
     $("canvas-status").textContent = `rendered in ${result.ms} ms (stroke to picture ${studio.lastLatencyMs.toFixed(0)} ms)` +
