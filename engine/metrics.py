@@ -6,6 +6,7 @@ the run ends with a :class:`RunReport` that prints as a short table and writes a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -15,8 +16,36 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from vidsynth.errors import VidsynthError, user_os_error
+
 # Percentiles come from the most recent samples; a bounded window keeps memory flat on long live runs.
 _WINDOW = 8192
+
+
+def check_metrics_path(path: str) -> None:
+    """Refuse a ``--metrics`` path that cannot take the JSON file, before the run starts (not after it).
+
+    The folder is created when missing; a path that is a folder, or a folder that cannot be written, is an
+    error naming the path.
+
+    >>> import tempfile
+    >>> check_metrics_path(tempfile.mkdtemp())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    vidsynth.errors.VidsynthError: expected --metrics to name a JSON file, found the directory ...
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise VidsynthError(f"expected --metrics to name a JSON file, found the directory {path!r}; give a file name "
+                            f"such as {os.path.join(path, 'metrics.json')!r}")
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise (user_os_error(exc, f"the metrics file {path!r}") or VidsynthError(
+            f"cannot create the folder of the metrics file {path!r}: {exc.strerror or exc}")) from None
+    if not os.access(directory, os.W_OK):
+        raise VidsynthError(f"cannot write the metrics file {path!r}: the folder {directory!r} is not writable; "
+                            "write it somewhere else")
 
 
 class LatencyWindow:
@@ -135,12 +164,16 @@ class RunReport:
         return asdict(self)
 
     def to_json(self, path: str) -> None:
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
+        check_metrics_path(path)
         tmp = f"{path}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.as_dict(), f, indent=2)
-        os.replace(tmp, path)  # atomic: a reader never sees half a file
+        try:
+            with open(tmp, "w") as f:
+                json.dump(self.as_dict(), f, indent=2)
+            os.replace(tmp, path)  # atomic: a reader never sees half a file
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+            raise user_os_error(exc, f"the metrics file {path!r}") or exc
 
     def summary(self) -> str:
         """A few lines for a terminal: throughput, latency and the slowest stage."""

@@ -17,17 +17,18 @@ from __future__ import annotations
 
 import collections
 import random
+import signal
 import sys
 import threading
 import time
 import traceback
 from typing import Callable, Iterable
 
-from vidsynth.errors import VidsynthError
+from vidsynth.errors import Interrupted, VidsynthError, user_os_error
 from vidsynth.streams.base import Sink, Source, StreamInfo
 from vidsynth.streams.frame import Frame
 
-from .metrics import LatencyWindow, RunReport, StageMetrics, peak_rss_mb, rss_mb
+from .metrics import LatencyWindow, RunReport, StageMetrics, check_metrics_path, peak_rss_mb, rss_mb
 from .stage import FunctionStage, Stage
 from .threads import ThreadBudget, apply_threads, plan_threads
 
@@ -228,7 +229,9 @@ def _serve_stage(conn, factory, args, kwargs, threads: int) -> None:
     """The child's loop: build the stage, then process frames until told to close or the parent is gone."""
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent decides
+    # Ctrl-C (and a SIGTERM sent to the process group) reach the child too; the parent decides when it ends
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     stage = None
     try:
         from .threads import apply_threads, configure_environment, plan_threads
@@ -363,6 +366,8 @@ class Pipeline:
         self.sink = _as_sink(sink)
         self.mode = mode
         self.queue_size = queue_size
+        if metrics_path:
+            check_metrics_path(metrics_path)
         self.metrics_path = metrics_path
         self.progress = progress
         self.resume = resume
@@ -421,14 +426,16 @@ class Pipeline:
         started = time.perf_counter()
         rss_samples = [rss_start]
         stopped = "end"
+        interrupt: KeyboardInterrupt | None = None
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(budget.switch_interval_s)
         try:
             for w in workers:
                 w.start()
             stopped = self._supervise(workers, rss_samples)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM raised as vidsynth.errors.Interrupted
             stopped = "interrupt"
+            interrupt = exc
             self._graceful_stop()
             try:
                 workers[-1].wait(self.drain_timeout_s)
@@ -459,7 +466,7 @@ class Pipeline:
         if self._errors:
             raise self._errors[0]
         if stopped == "interrupt":
-            raise KeyboardInterrupt
+            raise Interrupted(getattr(interrupt, "signum", signal.SIGINT), "the output written so far was closed")
         return self.report
 
     def _supervise(self, workers, rss_samples) -> str:
@@ -602,6 +609,9 @@ class Pipeline:
             error = exc
         elif isinstance(exc, VidsynthError):
             error = PipelineError(str(exc), worker, index)  # the user's error keeps its own message
+            error.__cause__ = exc
+        elif user_os_error(exc) is not None:  # a full or read-only disk, a permission: the user's to fix
+            error = PipelineError(str(user_os_error(exc)), worker, index)
             error.__cause__ = exc
         else:
             where = f"stage '{worker}'" if worker not in ("source", "sink") else f"the {worker} ({self._io_name(worker)})"

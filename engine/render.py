@@ -131,10 +131,12 @@ def render(
     stop_event=None,
 ) -> Pipeline:
     """Render a video (file, folder, camera or URL) through a model; see the module docstring."""
+    from .devices import check_device
     from .generate import generator_stage, input_kind, reference_frames
 
     if not (output or preview):
         raise VidsynthError("nothing to write: pass --output FILE_OR_URL and/or --preview")
+    device = check_device(device)  # a typo or a missing GPU is said before the model loads
     net = load_generator(model)
     kind = input_kind(net)
     name = net.model_name

@@ -111,7 +111,7 @@ class BrowserPreviewSink(Sink):
         except OSError as exc:
             raise VidsynthError(
                 f"cannot serve the browser preview on {self.host}:{self.port} ({exc.strerror}); pick another port "
-                "(--preview http:PORT) or 0 for any free one"
+                "(--output http:PORT with a free PORT) or use --preview http, which picks a free one"
             ) from None
         self._server.daemon_threads = True
         self._stop.clear()

@@ -7,7 +7,9 @@ pipelines (``convert``, ``train``, ``world``, ``info``, ``bench``) are one ``add
 function each, pointing ``func`` at one ``cmd_<name>(args) -> int``, listed in :data:`SUBCOMMANDS`.
 
 Errors a user can fix (:class:`~vidsynth.errors.VidsynthError`) are printed as one line
-``vidsynth: error: ...`` with exit code 2 and no traceback; Ctrl-C stops cleanly with exit code 130.
+``vidsynth: error: ...`` with exit code 2 and no traceback (so are a full or read-only disk and a
+permission denied). Ctrl-C stops cleanly with exit code 130; SIGTERM is handled the same way (the frames
+read are written, the output closed, a training run checkpointed) and exits 143.
 
 >>> main(["info"])  # doctest: +SKIP
 0
@@ -399,8 +401,32 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or bool(os.environ.get("VIDSYNTH_DEBUG"))
     argv = [a for a in argv if a != "--debug"]  # accepted anywhere on the line
-    with _cli_logging(debug):
+    with _cli_logging(debug), _sigterm_as_interrupt():
         return _main(argv, debug)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (``kill``, a container stopping, a job scheduler) is handled as Ctrl-C: the frames read are
+    finished and written, the output is closed, a training run saves a checkpoint; the exit code is 143
+    (128 + 15) where Ctrl-C gives 130. Only the main thread can take signals; elsewhere nothing changes."""
+    import signal
+    import threading
+
+    from vidsynth.errors import Interrupted
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, _frame):
+        raise Interrupted(signum)
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _main(argv: list[str], debug: bool) -> int:
@@ -422,12 +448,20 @@ def _main(argv: list[str], debug: bool) -> int:
         return EXIT_USER_ERROR
     except SystemExit as exc:  # --help and --version end here; main() always returns the exit code
         return exc.code if isinstance(exc.code, int) else 0
-    except KeyboardInterrupt:
-        print("vidsynth: interrupted; the output written so far was closed", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        # what was kept is said by whoever kept it (the pipeline closed its output, training saved a checkpoint)
+        detail = getattr(exc, "detail", "")
+        print("vidsynth: interrupted" + (f"; {detail}" if detail else ""), file=sys.stderr)
+        return getattr(exc, "exit_code", EXIT_INTERRUPTED)
     except BrokenPipeError:
         return EXIT_INTERNAL
     except Exception as exc:  # a bug: still one line, with the way to see more
+        from vidsynth.errors import user_os_error
+
+        user = user_os_error(exc)
+        if user is not None:  # a full or read-only disk, a permission: the user's to fix, not a bug
+            print(f"vidsynth: error: {_one_line(user)}", file=sys.stderr)
+            return EXIT_USER_ERROR
         if debug:
             raise
         print(f"vidsynth: internal error: {type(exc).__name__}: {_one_line(exc)} (run with --debug for the traceback)",

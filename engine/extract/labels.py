@@ -13,6 +13,7 @@ layout) and ``cocostuff`` (COCO-Stuff 182 + 1) are built in (``vidsynth/engine/d
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from vidsynth.errors import VidsynthError
 from vidsynth.streams.frame import Frame
 
 from ..stage import Stage
+
+log = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 BUILTIN_PALETTES = ("cityscapes", "cocostuff")
@@ -214,6 +217,8 @@ class LabelDecoder(Stage):
         self.palette = load_palette(self.config.palette)
         self.remap = dict(self.palette.remap)
         self.remap.update(load_remap(self.config.remap))
+        self.counters: dict[str, int] = {"out_of_palette_pixels": 0}
+        self._warned = False
 
     def decode(self, picture: np.ndarray) -> np.ndarray:
         if self.config.mode == "id":
@@ -222,6 +227,24 @@ class LabelDecoder(Stage):
             ids = decode_label_colors(picture, self.palette, self.config.tolerance)
         return apply_remap(ids, self.remap).astype(np.int32)
 
+    def _check_ids(self, ids: np.ndarray, index: int) -> None:
+        """Count pixels whose id the palette does not have (drawn black, read as no class); warn once."""
+        outside = ((ids >= self.palette.num_classes) & (ids != self.palette.ignore_id)) | (ids < 0)
+        n = int(np.count_nonzero(outside))
+        if not n:
+            return
+        self.counters["out_of_palette_pixels"] += n
+        if self._warned:
+            return
+        self._warned = True
+        found, counts = np.unique(ids[outside], return_counts=True)
+        listed = ", ".join(f"{int(i)} ({int(c)} pixels)" for i, c in list(zip(found, counts))[:10])
+        more = f" and {len(found) - 10} more" if len(found) > 10 else ""
+        log.warning("frame %d has label ids outside the palette '%s' (ids 0-%d, ignore id %d): %s%s; they are drawn "
+                    "black and read as no class. Use the palette the labels were made with (--palette) or map them "
+                    "(--remap FROM:TO); the run's metrics count every such pixel", index, self.palette.name,
+                    self.palette.num_classes - 1, self.palette.ignore_id, listed, more)
+
     def process(self, frame: Frame) -> Frame:
         c = self.config
         picture = frame.image if c.source is None else frame.conditions.get(c.source)
@@ -229,4 +252,5 @@ class LabelDecoder(Stage):
             raise VidsynthError(f"{self.name} found no label picture in frame {frame.index} "
                                 f"({'image' if c.source is None else repr(c.source)} is missing)")
         frame.conditions[c.key] = self.decode(picture)
+        self._check_ids(frame.conditions[c.key], frame.index)
         return frame

@@ -181,3 +181,7 @@ class RunOptions:
             raise VidsynthError(f"expected the mode to be auto, live or offline, found {self.mode!r}")
         if not self.input_timeout > 0:
             raise VidsynthError(f"expected --input-timeout above 0 seconds, found {self.input_timeout:g}")
+        if self.metrics:  # a bad --metrics path is refused now, not after the run
+            from vidsynth.engine.metrics import check_metrics_path
+
+            check_metrics_path(self.metrics)
