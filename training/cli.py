@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from vidsynth.errors import VidsynthError
+
 
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -22,6 +24,9 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--init", default=None, metavar="FILE", help="start the generator from a model file (fine-tune)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--max-iter", type=int, default=None, help="override trainer.max_iter")
+    p.add_argument("--checkpoint-minutes", type=float, default=None, metavar="M",
+                   help="also save a checkpoint every M minutes (override trainer.checkpoint_minutes, default 10; "
+                        "0: by iteration only). Ctrl-C and SIGTERM always save one before stopping")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process (default: torch's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
@@ -29,13 +34,24 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_train(args) -> int:
+    from vidsynth.engine.devices import check_device
+
+    from .config import load_config
     from .launch import run
 
+    if args.device is not None:
+        args.device = check_device(args.device)  # a typo or a missing GPU, before the data and networks load
+    config = args.config
+    if args.checkpoint_minutes is not None:
+        if not args.checkpoint_minutes >= 0:
+            raise VidsynthError(f"expected --checkpoint-minutes ≥ 0 (0: by iteration only), found {args.checkpoint_minutes:g}")
+        config = load_config(args.config)
+        config.trainer.checkpoint_minutes = args.checkpoint_minutes
     if getattr(args, "threads", None):
         import torch
 
         torch.set_num_threads(args.threads)
-    result = run(args.config, args.data, args.out, resume=args.resume, init=args.init, device=args.device,
+    result = run(config, args.data, args.out, resume=args.resume, init=args.init, device=args.device,
                  progress=not args.no_progress, max_iter=args.max_iter)
     if result.get("model_file"):
         print(f"trained {result['iteration']} iterations; model file: {result['model_file']}")
@@ -46,8 +62,6 @@ def main(argv=None) -> int:
     """Stand-alone entry (``python -m vidsynth.training.cli --config ...``), printing user errors on one line."""
     import sys
 
-    from vidsynth.errors import VidsynthError
-
     parser = argparse.ArgumentParser(prog="vidsynth")
     sub = parser.add_subparsers(dest="command", required=True)
     add_train_parser(sub)
@@ -57,6 +71,10 @@ def main(argv=None) -> int:
     except VidsynthError as exc:
         print(f"vidsynth: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the trainer saved a checkpoint and says where
+        detail = getattr(exc, "detail", "")
+        print("vidsynth: interrupted" + (f"; {detail}" if detail else ""), file=sys.stderr)
+        return getattr(exc, "exit_code", 130)
 
 
 if __name__ == "__main__":

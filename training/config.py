@@ -163,6 +163,9 @@ class TrainerConfig:
     # numerical checks, e.g. a torchrun run against one process without float32 rounding in the way
     float64: bool = False
     checkpoint_every: int = 500
+    # also checkpoint when this many minutes passed since the last one (0: by iteration only), so a crash
+    # or a kill loses at most this much work however slow an iteration is
+    checkpoint_minutes: float = 10.0
     keep_checkpoints: int = 3
     log_every: int = 10
     image_every: int = 500
@@ -233,6 +236,9 @@ def validate(cfg: TrainConfig) -> None:
         raise VidsynthError(f"data.batch_size must be at least 1; found {cfg.data.batch_size}")
     if cfg.trainer.max_iter < 0 or cfg.trainer.checkpoint_every < 1:
         raise VidsynthError("trainer.max_iter must be ≥ 0 and trainer.checkpoint_every ≥ 1")
+    if not cfg.trainer.checkpoint_minutes >= 0:
+        raise VidsynthError(f"trainer.checkpoint_minutes must be ≥ 0 (0: by iteration only); found "
+                            f"{cfg.trainer.checkpoint_minutes}")
     for opt in (cfg.gen_opt, cfg.dis_opt):
         if opt.type not in ("adam", "adamw", "rmsprop", "sgd"):
             raise VidsynthError(f"optimizer type must be adam, adamw, rmsprop or sgd; found {opt.type!r}")

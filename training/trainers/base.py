@@ -16,6 +16,10 @@ import json
 import math
 import os
 import random
+import signal
+import sys
+import threading
+import time
 import warnings
 from typing import Iterator
 
@@ -24,7 +28,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
 
-from vidsynth.errors import VidsynthError
+from vidsynth.errors import Interrupted, VidsynthError
 
 from .. import checkpoint as ckpt
 from ..config import OptimizerConfig, ScheduleConfig, TrainConfig
@@ -439,8 +443,42 @@ class Trainer:
 
     # --- the loop --------------------------------------------------------------------------------------
 
+    def _any_rank(self, *flags: bool) -> list[bool]:
+        """Each flag, true when it holds on any rank (a collective under torchrun: every rank agrees)."""
+        if not self.info.distributed:
+            return list(flags)
+        import torch.distributed as dist
+
+        t = torch.tensor([1.0 if f else 0.0 for f in flags], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return [bool(v > 0.5) for v in t.tolist()]
+
+    def _interrupted(self, signum: int, saved: str | None) -> Interrupted:
+        if saved:
+            detail = f"checkpoint saved at iteration {self.iteration}: {saved}; continue with --resume {self.out}"
+        else:
+            last = ckpt.latest_checkpoint(self.out)
+            detail = (f"stopped at once (a second signal) during iteration {self.iteration + 1}; the last checkpoint "
+                      f"is {last}" if last else "stopped before any checkpoint was written")
+        return Interrupted(signum, detail)
+
     def train(self) -> None:
-        """Run until ``trainer.max_iter``; checkpoint every ``checkpoint_every`` iterations and at the end."""
+        """Run until ``trainer.max_iter``; checkpoint every ``checkpoint_every`` iterations, every
+        ``checkpoint_minutes`` minutes, at the end, and on Ctrl-C or SIGTERM.
+
+        A first Ctrl-C/SIGTERM lets the iteration in progress finish, saves a checkpoint at that iteration
+        and raises :class:`~vidsynth.errors.Interrupted` saying where it is; ``--resume`` continues there.
+        A second one stops at once (the last checkpoint stays).
+        """
+        with _signals_deferred(self.info.is_main) as pending:
+            try:
+                self._train_loop(pending)
+            except KeyboardInterrupt as exc:
+                if isinstance(exc, Interrupted) and exc.detail:
+                    raise
+                raise self._interrupted(getattr(exc, "signum", signal.SIGINT), None) from None
+
+    def _train_loop(self, pending: "_PendingSignal") -> None:
         t_cfg = self.cfg.trainer
         self._open_logs()
         bar = None
@@ -452,6 +490,8 @@ class Trainer:
         data = self.batches()
         self.G.train()
         self.D.train()
+        period_s = t_cfg.checkpoint_minutes * 60.0
+        next_by_time = time.monotonic() + period_s
         try:
             while self.iteration < t_cfg.max_iter:
                 self.start_of_iteration(self.iteration)
@@ -471,8 +511,13 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix({k.split("/")[0][0] + ":" + k.split("/")[1][:6]: f"{v:.3f}"
                                      for k, v in values.items() if k.endswith("total") or k.endswith("/gan")})
-                if self.iteration % t_cfg.checkpoint_every == 0 or self.iteration == t_cfg.max_iter:
-                    self.save()
+                stop, by_time = self._any_rank(pending.signum is not None,
+                                               period_s > 0 and time.monotonic() >= next_by_time)
+                if stop or by_time or self.iteration % t_cfg.checkpoint_every == 0 or self.iteration == t_cfg.max_iter:
+                    saved = self.save()
+                    next_by_time = time.monotonic() + period_s
+                    if stop and self.iteration < t_cfg.max_iter:  # a run that just finished exports its model
+                        raise self._interrupted(pending.signum or signal.SIGTERM, saved or "(saved by rank 0)")
         finally:
             if bar:
                 bar.close()
@@ -484,3 +529,37 @@ class Trainer:
     def inference_generator(self) -> nn.Module:
         """The weights to export: the EMA copy when there is one."""
         return self.ema.module if self.ema else self.G_raw
+
+
+class _PendingSignal:
+    """The first SIGINT/SIGTERM a training run received (None: none yet)."""
+
+    signum: int | None = None
+
+
+@contextlib.contextmanager
+def _signals_deferred(announce: bool):
+    """Take Ctrl-C and SIGTERM as "stop after this iteration" while training; a second one stops at once.
+
+    Only the main thread can take signals (elsewhere, e.g. a notebook's worker thread, nothing changes).
+    """
+    pending = _PendingSignal()
+    if threading.current_thread() is not threading.main_thread():
+        yield pending
+        return
+
+    def defer(signum, _frame):
+        if pending.signum is not None:
+            raise Interrupted(signum)
+        pending.signum = signum
+        if announce:
+            name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+            print(f"vidsynth: {name}: saving a checkpoint after this iteration (again to stop at once)",
+                  file=sys.stderr, flush=True)
+
+    previous = {s: signal.signal(s, defer) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield pending
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
