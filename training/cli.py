@@ -17,9 +17,18 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
         description="Train one of the nine models on imaginaire's raw layout or a `vidsynth extract --dataset-out` "
                     "folder. Under torchrun it trains with DistributedDataParallel.",
     )
-    p.add_argument("--config", required=True, help="YAML training config, or a shipped name (e.g. spade_tiny)")
-    p.add_argument("--data", required=True, help="the data root folder")
-    p.add_argument("--out", required=True, help="run folder: logs, checkpoints, model.safetensors")
+    p.add_argument("--config", default=None, help="YAML training config, or a shipped name (e.g. spade_tiny)")
+    p.add_argument("--data", default=None, help="the data root folder")
+    p.add_argument("--out", required=True, help="run folder: logs, checkpoints, model.safetensors (with --job: "
+                   "the model file; its run folder is OUT without the extension + .run)")
+    job = p.add_argument_group("personal models (instead of --config/--data)")
+    job.add_argument("--job", default=None, help="train the model a job needs from one clip of the target: talk "
+                     "(dance and street where installed)")
+    job.add_argument("--target", default=None, help="with --job: the target's clip (video file or synthetic:NAME)")
+    job.add_argument("--minutes", type=float, default=None, help="with --job: the training time budget")
+    job.add_argument("--size", type=int, default=None, help="with --job: the model's side in pixels (default: "
+                     "128 on a CPU, 256 on a GPU)")
+    job.add_argument("--frames", type=int, default=None, help="with --job: use only the clip's first N frames")
     p.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR exactly where it stopped")
     p.add_argument("--init", default=None, metavar="FILE", help="start the generator from a model file (fine-tune)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
@@ -41,6 +50,11 @@ def cmd_train(args) -> int:
 
     if args.device is not None:
         args.device = check_device(args.device)  # a typo or a missing GPU, before the data and networks load
+    if getattr(args, "job", None):
+        return _train_job(args)
+    if not args.config or not args.data:
+        raise VidsynthError("vidsynth train needs --config and --data, or --job and --target (a personal model "
+                            "from one clip)")
     config = args.config
     if args.checkpoint_minutes is not None:
         if not args.checkpoint_minutes >= 0:
@@ -55,6 +69,24 @@ def cmd_train(args) -> int:
                  progress=not args.no_progress, max_iter=args.max_iter)
     if result.get("model_file"):
         print(f"trained {result['iteration']} iterations; model file: {result['model_file']}")
+    return 0
+
+
+def _train_job(args) -> int:
+    from vidsynth.errors import VidsynthError
+
+    from .jobs import train_job
+
+    if not args.target:
+        raise VidsynthError(f"--job {args.job} needs --target: the clip of the person to learn")
+    if args.config or args.data or args.init:
+        raise VidsynthError("--job chooses its own config and extracts its own data from --target; drop --config, "
+                            "--data and --init")
+    result = train_job(args.job, args.target, args.out, minutes=args.minutes, device=args.device, size=args.size,
+                       resume=bool(args.resume), max_iter=args.max_iter, max_frames=args.frames,
+                       progress=not args.no_progress)
+    print(f"trained {result['iteration']} iterations in {result['minutes']:.1f} min on {result['frames']} frames; "
+          f"model file: {result['model_file']}")
     return 0
 
 
