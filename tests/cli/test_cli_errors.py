@@ -196,3 +196,119 @@ def test_a_stalled_stream_is_an_error_not_a_hang(tmp_path, capsys):
         server.close()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("vidsynth: error: "), lines
     assert elapsed < HANG
+
+
+# -- errors the user caused read as user errors (not "internal error", not "a bug") ------------------------
+
+STREET_MODEL = os.path.join(ROOT, "engine", "data", "models", "vid2vid_street_128.safetensors")
+
+
+def _only_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("vidsynth: error: "), lines[0]
+    assert "internal error" not in lines[0] and "bug" not in lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("device, says", [("potato", "expected --device to be cpu, cuda or cuda:N"),
+                                          ("cuda", "asks for a CUDA GPU"), ("cuda:7", "cuda:7")])
+def test_a_device_this_machine_lacks_is_refused_before_the_model_loads(tmp_path, capsys, monkeypatch, device, says):
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has the GPU asked for")
+
+    def loaded(*_a, **_k):
+        raise AssertionError("the model was loaded before --device was checked")
+
+    monkeypatch.setattr("vidsynth.engine.render.load_generator", loaded)
+    code = main(["render", "--model", STREET_MODEL, "--input", "synthetic:street", "--output",
+                 str(tmp_path / "out.mp4"), "--device", device, "--no-progress"])
+    assert code == 2
+    assert says in _only_line(capsys.readouterr().err)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_metrics_naming_a_directory_is_refused_before_the_run(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "figures"
+    folder.mkdir()
+
+    def ran(*_a, **_k):
+        raise AssertionError("the pipeline ran before --metrics was checked")
+
+    monkeypatch.setattr("vidsynth.engine.pipeline.Pipeline.run", ran)
+    code = main(["extract", "--input", "synthetic:clip?n_frames=5&width=64&height=48", "--what", "flow",
+                 "--output", str(tmp_path / "flow.mp4"), "--metrics", str(folder), "--no-progress"])
+    assert code == 2
+    assert "expected --metrics to name a JSON file, found the directory" in _only_line(capsys.readouterr().err)
+    assert os.listdir(folder) == [] and not (tmp_path / "flow.mp4").exists()
+
+
+@pytest.mark.parametrize("errno_name, says", [("ENOSPC", "the disk is full"), ("EROFS", "read-only"),
+                                              ("EACCES", "permission denied")])
+def test_a_full_or_read_only_disk_is_a_user_error(tmp_path, capsys, monkeypatch, errno_name, says):
+    """The disk fills (or turns read-only) mid-run: one line naming the cause and what to do, exit 2."""
+    import errno
+
+    from vidsynth.streams.mp4 import Mp4Sink
+
+    write = Mp4Sink.write
+    written = []
+
+    def failing(self, frame):
+        if len(written) == 3:
+            raise OSError(getattr(errno, errno_name), os.strerror(getattr(errno, errno_name)), str(tmp_path / "o.mp4"))
+        written.append(frame.index)
+        return write(self, frame)
+
+    monkeypatch.setattr(Mp4Sink, "write", failing)
+    code = main(["extract", "--input", "synthetic:clip?n_frames=20&width=64&height=48", "--what", "flow",
+                 "--output", str(tmp_path / "o.mp4"), "--no-progress"])
+    assert code == 2
+    line = _only_line(capsys.readouterr().err)
+    assert says in line and "o.mp4" in line
+
+
+def test_a_port_in_use_suggests_an_option_the_parser_accepts(tmp_path):
+    import socket
+
+    from vidsynth.cli import build_parser
+    from vidsynth.errors import VidsynthError
+    from vidsynth.streams import open_sink
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        sink = open_sink(f"http:{port}")
+        with pytest.raises(VidsynthError) as caught:
+            sink.open(None)
+    message = str(caught.value)
+    assert str(port) in message and "--output http:PORT" in message and "--preview http" in message
+    # both suggestions parse
+    build_parser().parse_args(["extract", "-i", "x.mp4", "--output", f"http:{port + 1}"])
+    build_parser().parse_args(["extract", "-i", "x.mp4", "--preview", "http"])
+
+
+def test_label_ids_outside_the_palette_are_warned_once_with_ids_and_counts(caplog):
+    import logging
+    from fractions import Fraction
+
+    import numpy as np
+
+    from vidsynth.engine.extract.labels import LabelDecoder
+    from vidsynth.streams.frame import Frame
+
+    decoder = LabelDecoder(palette="cityscapes")  # ids 0-34, 255 ignored
+    picture = np.zeros((8, 8, 3), np.uint8)
+    picture[0, :3] = 40
+    picture[1, :1] = 200
+    picture[2, :5] = 255  # the ignore id is not out of the palette
+    with caplog.at_level(logging.WARNING, logger="vidsynth"):
+        for k in range(3):
+            decoder.process(Frame(k, k, Fraction(1, 30), image=picture.copy()))
+    warnings = [r.getMessage() for r in caplog.records if "outside the palette" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "40 (3 pixels)" in warnings[0] and "200 (1 pixels)" in warnings[0] and "255" not in warnings[0].split(":")[1]
+    assert decoder.counters["out_of_palette_pixels"] == 3 * 4
