@@ -38,7 +38,8 @@ from vidsynth.errors import VidsynthError
 from .flow import FlowNetConfig, PairFlowHead, warp
 from .layers import ConvBlock, LinearBlock
 from .registry import register_model
-from .vid2vid import (EmbedConfig, PoseLabelConfig, _get, embed_from_imaginaire, output_size_from_imaginaire,
+from .spec import Condition, ModelSpec
+from .vid2vid import (VIDEO_OUTPUTS, EmbedConfig, PoseLabelConfig, _get, embed_from_imaginaire, output_size_from_imaginaire,
                       pose_from_imaginaire, push_frame, valid_pose_labels)
 from .video_layers import HyperResBlock
 
@@ -432,6 +433,15 @@ class FewShotVid2VidGenerator(nn.Module):
         cfg = self.config
         return (f"labels={cfg.label_channels}, size={cfg.output_size[0]}x{cfg.output_size[1]}, K={cfg.few_shot_K}, "
                 f"hyper_layers={cfg.num_hyper_layers}, filters={cfg.num_filters}..{cfg.channels(cfg.num_downsamples)}")
+
+    def describe(self) -> ModelSpec:
+        """What the engine reads: face landmarks or a pose per frame, and reference pictures per stream."""
+        cfg = self.config
+        face = cfg.label_channels == 1
+        return ModelSpec(kind="few_shot_video", references=True, outputs=VIDEO_OUTPUTS, conditions=(
+            Condition("label", reads="face" if face else "pose", channels=cfg.label_channels,
+                      size=tuple(cfg.output_size),
+                      also_reads=("person_mask",) if cfg.label_channels in (6, 30) else ()),))
 
     def adapt_to_imaginaire_layout(self, layout: str) -> None:
         """imaginaire's EMA copy keeps eps=1e-5 on the reference-label norms (only the training copy

@@ -34,6 +34,7 @@ from vidsynth.errors import VidsynthError
 from .flow import FlowNetConfig, TemporalFlowHead, warp
 from .layers import ConvBlock, LinearBlock, ResBlock, resize_nearest
 from .registry import register_model
+from .spec import Condition, ModelSpec
 from .video_layers import LabelEmbedder
 
 __all__ = [
@@ -189,6 +190,10 @@ def _check_embedding_widths(cfg: "Vid2VidConfig") -> None:
                 + "; give embed and warp_embed the same num_filters and max_num_filters (at most the generator's)")
 
 
+# what step() returns per frame
+VIDEO_OUTPUTS = ("image", "flow", "occlusion_mask", "warped_image")
+
+
 @register_model("vid2vid", Vid2VidConfig)
 class Vid2VidGenerator(nn.Module):
     """vid2vid generator. ``forward`` is one imaginaire-style call; ``step`` is the streaming form."""
@@ -248,6 +253,18 @@ class Vid2VidGenerator(nn.Module):
         cfg = self.config
         return (f"labels={cfg.label_channels}, size={cfg.output_size[0]}x{cfg.output_size[1]}, "
                 f"num_frames_G={cfg.num_frames_G}, filters={cfg.num_filters}..{cfg.max_num_filters}")
+
+    def describe(self) -> ModelSpec:
+        """What the engine reads: a label map (street) or a drawn pose per frame, one step per frame."""
+        return ModelSpec(kind="video", conditions=(self._label_condition(),), outputs=VIDEO_OUTPUTS)
+
+    def _label_condition(self) -> Condition:
+        cfg = self.config
+        # street models start frame 0 from the label map; pose models from a code (and may filter poses)
+        pose = cfg.pose is not None or not cfg.use_segmap_as_input
+        return Condition("label", reads="pose" if pose else "labels", channels=cfg.label_channels,
+                         size=tuple(cfg.output_size),
+                         also_reads=("person_mask",) if pose and cfg.label_channels == 30 else ())
 
     def _first_frame_features(self, label: torch.Tensor, cond_now: list[torch.Tensor]) -> torch.Tensor:
         cfg = self.config

@@ -33,7 +33,9 @@ import torch
 from vidsynth.errors import VidsynthError
 
 from .registry import register_model
-from .vid2vid import Vid2VidConfig, Vid2VidGenerator, Vid2VidState, _get, vid2vid_fields_from_imaginaire
+from .spec import Condition, ModelSpec
+from .vid2vid import (VIDEO_OUTPUTS, Vid2VidConfig, Vid2VidGenerator, Vid2VidState, _get,
+                      vid2vid_fields_from_imaginaire)
 
 __all__ = ["WCVid2VidConfig", "WCVid2VidState", "WCVid2VidGenerator", "GUIDANCE_CHANNELS"]
 
@@ -120,6 +122,12 @@ class WCVid2VidGenerator(Vid2VidGenerator):
         if guidance is not None and (flow_block or not self.config.guidance_only_with_flow):
             extra = extra + [guidance]
         return extra
+
+    def describe(self) -> ModelSpec:
+        """vid2vid's label condition plus the guidance rendered from the world (optional)."""
+        label = self._label_condition()
+        guidance = Condition("guidance", reads="guidance", channels=GUIDANCE_CHANNELS, size=label.size, optional=True)
+        return ModelSpec(kind="world_consistent", conditions=(label, guidance), outputs=VIDEO_OUTPUTS)
 
     def check_guidance(self, guidance: torch.Tensor | None, label: torch.Tensor) -> None:
         """Raise :class:`VidsynthError` unless ``guidance`` is [N, 4, H, W] like ``label``."""

@@ -89,6 +89,13 @@ class _Server(ThreadingHTTPServer):
             return
         super().process_request(request, client_address)
 
+    def handle_error(self, request, client_address):
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return  # a client that went away is not worth a traceback
+        log.exception("studio connection from %s failed", client_address[0])
+
     def process_request_thread(self, request, client_address):
         try:
             super().process_request_thread(request, client_address)
@@ -525,9 +532,24 @@ class _Handler(BaseHTTPRequestHandler):
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if ctype and not ctype.startswith("image/"):
             raise HttpError(415, f"expected a picture (image/png or image/jpeg), found {ctype}")
-        if not (data[:8] == b"\x89PNG\r\n\x1a\n" or data[:3] == b"\xff\xd8\xff" or data[:2] == b"BM"
-                or data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
-            raise HttpError(415, "the upload is not a PNG, JPEG, BMP or WebP picture")
+        if data[:8] == b"\x89PNG\r\n\x1a\n":
+            # the header first: a forged chunk length would have the decoder reach for gigabytes
+            if len(data) < 33 or data[8:16] != b"\x00\x00\x00\x0dIHDR":
+                raise HttpError(415, "the upload is not a valid PNG picture (no IHDR header)")
+            at = 8
+            while at + 12 <= len(data):  # every chunk must fit in the file
+                length = int.from_bytes(data[at:at + 4], "big")
+                if at + 12 + length > len(data):
+                    raise HttpError(415, "the upload is a truncated or corrupt PNG picture")
+                if data[at + 4:at + 8] == b"IEND":
+                    break
+                at += 12 + length
+            w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+            if w * h > self.studio.config.max_pixels:
+                raise HttpError(413, f"the picture is {w}x{h}; the studio accepts at most "
+                                f"{self.studio.config.max_pixels} pixels")
+        elif data[:3] != b"\xff\xd8\xff":
+            raise HttpError(415, "the upload is not a PNG or JPEG picture")
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if image is None:
             raise HttpError(415, "the upload could not be decoded as a picture")
