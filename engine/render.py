@@ -63,30 +63,32 @@ def read_images(path: str) -> list[np.ndarray]:
 _SYNTHETIC_CARRIES = {"synthetic:street": ("labels",), "synthetic:puppet": ("pose",)}
 
 
-def conditioning_stages(kind: str, channels: int, input_spec: str, palette: str | None, remap,
-                        label_mode: str, live: bool, static: bool = False) -> list[Stage]:
-    """The stages that put what a model reads into each frame's conditions.
+def conditioning_stages(condition, input_spec: str = "", palette: str | None = None, remap=None,
+                        label_mode: str = "id", live: bool = False, static: bool = False) -> list[Stage]:
+    """The stages that put what a model's ``condition`` (a :class:`~vidsynth.networks.spec.Condition`,
+    e.g. ``describe_model(net).main``) reads into each frame's conditions.
 
     ``live`` adds landmark smoothing; ``static`` treats every frame as an unrelated photo (references).
     """
+    reads = condition.reads
     world = str(input_spec).partition("?")[0]
-    if kind in _SYNTHETIC_CARRIES.get(world, ()):  # the world carries this condition (and depth, cameras)
-        if kind == "pose":
+    if reads in _SYNTHETIC_CARRIES.get(world, ()):  # the world carries this condition (and depth, cameras)
+        if reads == "pose":
             from .extract import PoseFromArrays
 
             return [PoseFromArrays()]
         return []
-    if kind == "labels":
+    if reads == "labels":
         from .extract.labels import LabelDecoder
 
         return [LabelDecoder(palette=palette or "cityscapes", remap=remap, mode=label_mode)]
-    if kind == "pose":
+    if reads == "pose":
         from .extract import PersonMaskExtractor, PoseExtractor
 
         stages = [PoseExtractor(static_image_mode=static)]
-        if channels in (6, 30):
+        if "person_mask" in condition.also_reads:
             stages.append(PersonMaskExtractor())
-    elif kind == "face":
+    elif reads == "face":
         from .extract import FaceExtractor
 
         stages = [FaceExtractor(static_image_mode=static)]
@@ -131,32 +133,30 @@ def render(
     stop_event=None,
 ) -> Pipeline:
     """Render a video (file, folder, camera or URL) through a model; see the module docstring."""
+    from vidsynth.networks.registry import describe_model
+
     from .devices import check_device
-    from .generate import generator_stage, input_kind, reference_frames
+    from .generate import generator_stage, reference_frames
 
     if not (output or preview):
         raise VidsynthError("nothing to write: pass --output FILE_OR_URL and/or --preview")
     device = check_device(device)  # a typo or a missing GPU is said before the model loads
     net = load_generator(model)
-    kind = input_kind(net)
-    name = net.model_name
+    spec = describe_model(net)
     size = parse_size(size) if isinstance(size, str) or size is None else tuple(size)
     remap = parse_remap(remap) if isinstance(remap, str) or remap is None else remap
-    channels = getattr(net.config, "label_channels", 0)
+    check_model_inputs(spec, net, reference=reference, style=style, examples=examples, depth=depth,
+                       cameras=cameras, a2b=a2b, model_size=model_size)
     source, resize = open_input(input, size, fps)
     live = mode == "live" or (mode == "auto" and looks_live(input))
 
     stages: list[Stage] = [Resize(*size)] if resize else []
-    stages += conditioning_stages(kind, channels, input, palette, remap, label_mode, live)
-    if name == "wc_vid2vid" and depth is not None:
+    stages += conditioning_stages(spec.main, input, palette, remap, label_mode, live)
+    if depth is not None:
         stages.append(DepthAndCameras(depth, depth_scale, cameras, hfov))
-    elif cameras is not None:
-        raise VidsynthError("--cameras goes with --depth (world-consistent rendering with a wc-vid2vid model)")
 
-    if reference is not None and name != "fs_vid2vid":
-        raise VidsynthError(f"--reference is for few-shot vid2vid models; {name} does not take references")
     options: dict = {"device": device}
-    if name in ("pix2pixhd", "spade", "unit", "munit", "funit", "coco_funit"):
+    if not spec.is_video:
         options.update(fit="resize" if fit == "auto" else fit, seed=seed, a2b=a2b)
         if model_size is not None:
             options["size"] = parse_size(model_size)[::-1]
@@ -168,16 +168,48 @@ def render(
             options["runner_factory"] = _runner_factory(backend, device)
     else:
         options.update(fit=fit, output=output_size)
-        if name == "wc_vid2vid":
+        if spec.kind == "world_consistent":
             options["save_world"] = world_out or (_beside(output, ".world.pt") if output else None)
         if reference is not None:
-            extract = conditioning_stages(kind, channels, "", None, None, "id", live=False, static=True)
+            extract = conditioning_stages(spec.main, static=True)
             for stage in extract:
                 stage.open()
             options["references"] = reference_frames(read_images(reference), extract)
     stages.append(generator_stage(net, **options))
     return Pipeline(source, stages, output_sinks(output, preview, resume), mode=mode, metrics_path=metrics, progress=progress, resume=resume,
                     stop_event=stop_event, seed=seed)
+
+
+def check_model_inputs(spec, net, reference=None, style=None, examples=None, depth=None, cameras=None,
+                       a2b: bool = True, model_size=None) -> None:
+    """Refuse, before any input opens, what the model's description says it does not take or lacks."""
+    what = f"this {net.model_name} model"
+    if spec.references and reference is None:
+        raise VidsynthError(f"{what} renders a person or face shown by reference pictures: give one or a few with "
+                            "--reference PHOTO_OR_FOLDER")
+    if reference is not None and not spec.references:
+        raise VidsynthError(f"--reference is for models that need reference pictures; {what} takes none: drop "
+                            "--reference")
+    if spec.examples and examples is None:
+        raise VidsynthError(f"{what} translates into a class shown by a few example pictures: give them with "
+                            "--examples PHOTO_OR_FOLDER")
+    if examples is not None and not spec.examples:
+        raise VidsynthError(f"--examples is for models that translate into a class shown by examples; {what} takes "
+                            "none: drop --examples")
+    if style is not None and not spec.style:
+        raise VidsynthError(f"--style is for models with a style code; {what} has none: drop --style")
+    if not a2b and not spec.directions:
+        raise VidsynthError(f"--b2a is for models that translate between two domains; {what} has one direction: "
+                            "drop --b2a")
+    if model_size is not None and spec.is_video:
+        h, w = spec.size
+        raise VidsynthError(f"--model-size sets the size an image model runs at; {what} runs at its trained "
+                            f"{w}x{h} only: drop --model-size")
+    if depth is not None and spec.kind != "world_consistent":
+        raise VidsynthError(f"--depth is for world-consistent models; {what} takes none: drop --depth (and "
+                            "--cameras)")
+    if cameras is not None and depth is None:
+        raise VidsynthError("--cameras goes with --depth (world-consistent rendering): add --depth")
 
 
 def _beside(output: str, suffix: str) -> str | None:

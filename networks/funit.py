@@ -25,6 +25,7 @@ from vidsynth.errors import VidsynthError
 from .layers import ConvBlock, ResBlock, UpResBlock, assert_shape, check_size_multiple, is_conditional
 from .munit import StyleEncoder, StyleMLP
 from .registry import register_model
+from .spec import Condition, ModelSpec
 from .unit import ContentEncoder
 
 __all__ = ["FUNITConfig", "FUNIT", "FUNITDecoder"]
@@ -151,3 +152,26 @@ class FUNIT(nn.Module):
                                     "(examples=) or a class code (class_code=)")
             class_code = self.encode_class(examples)
         return self(images, class_code)
+
+    # ---- what it is, and its per-frame call (read by the engine) ---------------------------------
+    def describe(self) -> ModelSpec:
+        """Pictures in, the same pictures as the class a few example pictures show."""
+        cfg = self.config
+        return ModelSpec(kind="image", short_side=256, examples=True, conditions=(
+            Condition("images", reads="image", channels=cfg.image_channels,
+                      size_multiple=2 ** cfg.num_downsamples_content),))
+
+    def stream_style(self, style_image=None, examples: torch.Tensor | None = None, generator=None,
+                     a2b: bool = True) -> torch.Tensor:
+        """The stream's class code, from the example pictures ``[K, 3, H, W]``."""
+        if examples is None or len(examples) == 0:
+            raise VidsynthError("this model translates into a class shown by a few example pictures: give them "
+                                "with --examples DIR")
+        return self.encode_class(examples)
+
+    def translate_inputs(self, images: torch.Tensor, style: torch.Tensor,
+                         generator=None) -> dict[str, torch.Tensor]:
+        return {"images": images, "class_code": style}
+
+    def translator(self, a2b: bool = True) -> nn.Module:
+        return self

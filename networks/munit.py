@@ -25,6 +25,7 @@ from vidsynth.errors import VidsynthError
 
 from .layers import ConvBlock, LinearBlock, assert_shape, check_size_multiple
 from .registry import register_model
+from .spec import BoundDirection, Condition, ModelSpec
 from .unit import ContentDecoder, ContentEncoder, autoencoder_fields
 
 __all__ = ["MUNITConfig", "MUNIT", "StyleEncoder", "StyleMLP"]
@@ -208,3 +209,26 @@ class MUNIT(nn.Module):
             else:
                 style = self.random_style(images.shape[0], generator)
         return self(images, style, a2b)
+
+    # ---- what it is, and its per-frame call (read by the engine) ---------------------------------
+    def describe(self) -> ModelSpec:
+        """Pictures of one domain in, the other domain out, in a style (a picture's, or a random one)."""
+        cfg = self.config
+        return ModelSpec(kind="image", short_side=256, directions=True, style=True, conditions=(
+            Condition("images", reads="image", channels=cfg.image_channels,
+                      size_multiple=2 ** cfg.num_downsamples_content),))
+
+    def stream_style(self, style_image: torch.Tensor | None = None, examples=None,
+                     generator: torch.Generator | None = None, a2b: bool = True) -> torch.Tensor:
+        """The stream's style: of ``style_image`` (a picture of the target domain), else a random one."""
+        if style_image is not None:
+            return self.encode_style(style_image, "b" if a2b else "a")
+        return self.random_style(1, generator)
+
+    def translate_inputs(self, images: torch.Tensor, style: torch.Tensor,
+                         generator=None) -> dict[str, torch.Tensor]:
+        return {"images": images, "style": style}
+
+    def translator(self, a2b: bool = True) -> nn.Module:
+        """The model with its direction fixed (A to B, or B to A)."""
+        return BoundDirection(self, a2b)

@@ -31,6 +31,7 @@ from vidsynth.errors import VidsynthError
 from .labels import LabelLayout
 from .layers import ConvBlock, ResBlock, assert_shape, check_size_multiple
 from .registry import register_model
+from .spec import Condition, ModelSpec
 
 __all__ = ["Pix2PixHDConfig", "Pix2PixHD"]
 
@@ -278,3 +279,25 @@ class Pix2PixHD(nn.Module):
             features = (self.encode_features(style_image, inst.reshape(label.shape[0], 1, *label.shape[2:]))
                         if style_image is not None else self.sample_features(label_ids, inst, generator))
         return self(label, features)
+
+    # ---- what it is, and its per-frame call (read by the engine) ---------------------------------
+    def describe(self) -> ModelSpec:
+        """Label maps in, one picture per frame out; random instance features when it has an encoder."""
+        cfg = self.config
+        return ModelSpec(kind="image", short_side=256, conditions=(
+            Condition("label", reads="labels", channels=cfg.label.channels, size_multiple=cfg.size_multiple),))
+
+    def stream_style(self, style_image=None, examples=None, generator=None, a2b=True) -> None:
+        """No code is fixed for a stream: the features are drawn per frame from the label map."""
+        return None
+
+    def translate_inputs(self, label_ids: torch.Tensor, style=None,
+                         generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """The named inputs of :meth:`forward` for label ids ``[N, H, W]`` (features from ``generator``)."""
+        inputs = {"label": self.config.label.encode(label_ids)}
+        if self.encoder is not None:
+            inputs["features"] = self.sample_features(label_ids, label_ids, generator)
+        return inputs
+
+    def translator(self, a2b: bool = True) -> nn.Module:
+        return self

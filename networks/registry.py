@@ -2,7 +2,8 @@
 
 A model class registered with :func:`register_model` gets ``model_name`` and ``config_cls`` class
 attributes and is built from its config alone (``cls(config)``), so a model file's metadata (name +
-config JSON) rebuilds it. Built-in models are imported lazily on first lookup, so ``import
+config JSON) rebuilds it. It describes itself with ``describe() -> ModelSpec``
+(:mod:`vidsynth.networks.spec`): the engine reads that description, never the name. Built-in models are imported lazily on first lookup, so ``import
 vidsynth.networks`` stays cheap.
 
 Example:
@@ -27,6 +28,7 @@ from vidsynth.errors import VidsynthError
 
 __all__ = [
     "register_model",
+    "describe_model",
     "available_models",
     "model_class",
     "build_model",
@@ -65,6 +67,15 @@ def register_model(name: str, config_cls: type) -> Callable[[type[nn.Module]], t
         return cls
 
     return decorate
+
+
+def describe_model(model: nn.Module):
+    """What ``model`` is (a :class:`~vidsynth.networks.spec.ModelSpec`), from its ``describe()``."""
+    describe = getattr(model, "describe", None)
+    if not callable(describe):
+        raise VidsynthError(f"{type(model).__name__} does not describe itself, so vidsynth cannot tell what it reads; "
+                            "give the model class a describe() -> ModelSpec method (see vidsynth.networks.spec)")
+    return describe()
 
 
 def available_models() -> list[str]:

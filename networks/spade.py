@@ -30,6 +30,7 @@ from vidsynth.errors import VidsynthError
 from .labels import LabelLayout
 from .layers import ConvBlock, LinearBlock, PositionalGrid, ResBlock, assert_shape, resize_nearest
 from .registry import register_model
+from .spec import Condition, ModelSpec
 
 __all__ = ["SPADEConfig", "SPADE"]
 
@@ -298,3 +299,28 @@ class SPADE(nn.Module):
             else:
                 z = self.random_style(label.shape[0], generator)
         return self(label, z)
+
+    # ---- what it is, and its per-frame call (read by the engine) ---------------------------------
+    def describe(self) -> ModelSpec:
+        """Label maps in, one picture per frame out; a style code when it has a style encoder."""
+        cfg = self.config
+        return ModelSpec(kind="image", short_side=cfg.output_size, style=cfg.style_dims is not None, conditions=(
+            Condition("label", reads="labels", channels=cfg.label.channels, size_multiple=cfg.size_multiple),))
+
+    def stream_style(self, style_image: torch.Tensor | None = None, examples=None,
+                     generator: torch.Generator | None = None, a2b: bool = True) -> torch.Tensor | None:
+        """The stream's style code: the mean style of ``style_image``, else a random one (None: no style)."""
+        if self.config.style_dims is None:
+            return None
+        return self.encode_style(style_image)[0] if style_image is not None else self.random_style(1, generator)
+
+    def translate_inputs(self, label_ids: torch.Tensor, style: torch.Tensor | None = None,
+                         generator=None) -> dict[str, torch.Tensor]:
+        """The named inputs of :meth:`forward` for label ids ``[N, H, W]``."""
+        inputs = {"label": self.config.label.encode(label_ids)}
+        if style is not None:
+            inputs["z"] = style
+        return inputs
+
+    def translator(self, a2b: bool = True) -> nn.Module:
+        return self

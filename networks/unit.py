@@ -22,6 +22,7 @@ from vidsynth.errors import VidsynthError
 
 from .layers import ConvBlock, ResBlock, assert_shape, check_size_multiple, is_conditional
 from .registry import register_model
+from .spec import BoundDirection, Condition, ModelSpec
 
 __all__ = ["UNITConfig", "UNIT", "ContentEncoder", "ContentDecoder"]
 
@@ -187,3 +188,21 @@ class UNIT(nn.Module):
     def generate(self, images: torch.Tensor, a2b: bool = True) -> torch.Tensor:
         """Translate images [N,3,H,W] in [-1,1] from domain A to B (or B to A)."""
         return self(images, a2b)
+
+    # ---- what it is, and its per-frame call (read by the engine) ---------------------------------
+    def describe(self) -> ModelSpec:
+        """Pictures of one domain in, the same pictures in the other domain out."""
+        cfg = self.config
+        return ModelSpec(kind="image", short_side=256, directions=True, conditions=(
+            Condition("images", reads="image", channels=cfg.image_channels,
+                      size_multiple=2 ** cfg.num_downsamples_content),))
+
+    def stream_style(self, style_image=None, examples=None, generator=None, a2b=True) -> None:
+        return None
+
+    def translate_inputs(self, images: torch.Tensor, style=None, generator=None) -> dict[str, torch.Tensor]:
+        return {"images": images}
+
+    def translator(self, a2b: bool = True) -> nn.Module:
+        """The model with its direction fixed (A to B, or B to A)."""
+        return BoundDirection(self, a2b)

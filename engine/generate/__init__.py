@@ -1,4 +1,4 @@
-"""Generator stages: the nine models as pipeline stages, and :func:`generator_stage` to pick the right one."""
+"""Generator stages: any registered model as a pipeline stage, and :func:`generator_stage` to pick the right one."""
 
 from __future__ import annotations
 
@@ -12,16 +12,20 @@ __all__ = ["ImageGenerator", "ImageGeneratorConfig", "VideoGenerator", "VideoGen
 
 
 def generator_stage(model, **options):
-    """The stage that runs ``model``: per-frame for image models, stepping for video models.
+    """The stage that runs ``model``, chosen by its description (``model.describe().kind``): per frame for
+    image models, stepping for video models, with the world inside for world-consistent ones.
 
     ``options`` are the fields of the stage's config (``fit``, ``size``, ``seed``, ``device``, ...) plus
-    ``style_image``/``examples`` (image models), ``references`` (fs-vid2vid) and ``world`` (wc-vid2vid).
+    ``style_image``/``examples``/``runner_factory`` (image models), ``references`` (models that need them)
+    and ``world``/``save_world`` (world-consistent models).
     """
-    name = model.model_name
-    if name in ("pix2pixhd", "spade", "unit", "munit", "funit", "coco_funit"):
+    from vidsynth.networks.registry import describe_model
+
+    spec = describe_model(model)
+    if not spec.is_video:
         extra = {k: options.pop(k) for k in ("style_image", "examples", "runner_factory") if k in options}
         return ImageGenerator(model, ImageGeneratorConfig(**options), **extra)
-    if name == "wc_vid2vid":
+    if spec.kind == "world_consistent":
         world, save = options.pop("world", None), options.pop("save_world", None)
         options.setdefault("fit", "resize")
         return WorldConsistentGenerator(model, VideoGeneratorConfig(**options), world=world, save_world=save)

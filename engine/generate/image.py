@@ -1,5 +1,8 @@
-"""The six image models as per-frame stages: pix2pixHD and SPADE from labels; UNIT, MUNIT, FUNIT and
-COCO-FUNIT from the picture.
+"""Image models as per-frame stages: a label map or the picture in, a picture out.
+
+The stage reads the model's description (``describe()``: what it reads, its size multiple and trained
+short side, whether it takes a style or examples) and calls it through its uniform per-frame entry:
+``stream_style`` once per stream, ``translate_inputs`` and ``translator`` per frame.
 """
 
 from __future__ import annotations
@@ -8,8 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
-
 from vidsynth.errors import VidsynthError
 
 from ..fitting import Placement
@@ -32,14 +33,16 @@ class ImageGeneratorConfig:
 def model_size(model, src_hw: tuple[int, int], size: tuple[int, int] | None = None) -> tuple[int, int]:
     """The (H, W) an image model runs at: ``size`` if given, else the frame's aspect at the model's trained
     short side, rounded to the size multiple the architecture needs."""
-    cfg = model.config
-    multiple = int(getattr(cfg, "size_multiple", 0) or 2 ** getattr(cfg, "num_downsamples_content", 4))
+    from vidsynth.networks.registry import describe_model
+
+    spec = describe_model(model)
+    multiple = int(spec.size_multiple)
     if size is not None:
         h, w = size
         if h % multiple or w % multiple:
             raise VidsynthError(f"--size {w}x{h} does not suit this model: both sides must be multiples of {multiple}")
         return h, w
-    short = int(getattr(cfg, "output_size", 256))
+    short = int(spec.short_side or 256)
     h, w = src_hw
     scale = short / min(h, w)
     return (max(multiple, round(h * scale / multiple) * multiple),
@@ -52,28 +55,12 @@ def _at_size(image: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
                                            align_corners=False, antialias=True)
 
 
-class _Translate(nn.Module):
-    """The translation models' forward with the non-tensor arguments bound (a Runner takes tensors only)."""
-
-    def __init__(self, model, a2b: bool):
-        super().__init__()
-        self.model, self.a2b = model, a2b
-
-    def forward(self, images: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
-        name = self.model.model_name
-        if name == "unit":
-            return self.model(images, self.a2b)
-        if name == "munit":
-            return self.model(images, style, self.a2b)
-        return self.model(images, style)
-
-
 class ImageGenerator(Stage):
     """Runs an image model on every frame and maps the result back to the frame's size.
 
     The style is fixed for the whole stream (a flickering style is not what a video wants): from
-    ``style_image`` (SPADE, MUNIT, pix2pixHD with a feature encoder), from ``examples`` (FUNIT and
-    COCO-FUNIT: a few pictures of the target class), or drawn once from ``config.seed``.
+    ``style_image`` (models whose description says ``style``), from ``examples`` (``examples``: a few
+    pictures of the target class), or drawn once from ``config.seed``.
 
     >>> from vidsynth.networks.registry import build_model
     >>> from vidsynth.streams import Frame
@@ -89,14 +76,21 @@ class ImageGenerator(Stage):
 
     def __init__(self, model, config: ImageGeneratorConfig | None = None, style_image: np.ndarray | None = None,
                  examples: list[np.ndarray] | None = None, runner_factory=None):
+        from vidsynth.networks.registry import describe_model
+
         self.config = config or ImageGeneratorConfig()
         self.model = model.eval().to(self.config.device)
-        self.kind = input_kind(model)
-        if self.kind not in ("labels", "image"):
+        self.spec = describe_model(model)
+        if self.spec.is_video:
             raise VidsynthError(f"{model.model_name} is a video model; use VideoGenerator")
+        if self.spec.examples and not examples:
+            raise VidsynthError(f"this {model.model_name} model translates into a class shown by a few example "
+                                "pictures: give them with --examples PHOTO_OR_FOLDER")
+        self.kind = self.spec.reads
         self.encoder = InputEncoder(self.kind, 0)
         self.style_image, self.examples = style_image, examples
         self.runner_factory = runner_factory  # (module, example_inputs) -> Runner, for ONNX/compile backends
+        self.translator = model.translator(self.config.a2b)  # what a runner runs: named tensors in, picture out
         self._runner = None
         self._style = None
         self._placement: Placement | None = None
@@ -106,22 +100,14 @@ class ImageGenerator(Stage):
         return f"generate:{self.model.model_name}"
 
     def _prepare_style(self, size) -> torch.Tensor | None:
-        """The stream's style code, computed once."""
-        m, name = self.model, self.model.model_name
+        """The stream's style code, computed once (None for a model that takes none)."""
         gen = torch.Generator().manual_seed(self.config.seed)
-        style_tensor = _at_size(self.style_image, size) if self.style_image is not None else None
+        style = _at_size(self.style_image, size) if self.style_image is not None else None
+        examples = torch.cat([_at_size(e, size) for e in self.examples]) if self.examples else None
+        dev = self.config.device
         with torch.inference_mode():
-            if name == "munit":
-                return (m.encode_style(style_tensor, "b" if self.config.a2b else "a") if style_tensor is not None
-                        else m.random_style(1, gen))
-            if name in ("funit", "coco_funit"):
-                if not self.examples:
-                    raise VidsynthError(f"{name} translates into a class shown by a few example pictures: "
-                                        "give them with --examples DIR")
-                return m.encode_class(torch.cat([_at_size(e, size) for e in self.examples]))
-            if name == "spade" and m.config.style_dims is not None:
-                return m.encode_style(style_tensor)[0] if style_tensor is not None else m.random_style(1, gen)
-        return None
+            return self.model.stream_style(None if style is None else style.to(dev),
+                                           None if examples is None else examples.to(dev), gen, self.config.a2b)
 
     def process(self, frame):
         self.encoder.require(frame)
@@ -136,21 +122,12 @@ class ImageGenerator(Stage):
         return frame
 
     def _generate(self, frame) -> torch.Tensor:
-        m, p, dev = self.model, self._placement, self.config.device
+        p, dev = self._placement, self.config.device
+        x = self.encoder.label_ids(frame, p) if self.kind == "labels" else self.encoder.image(frame, p)
+        gen = torch.Generator().manual_seed(self.config.seed)  # per-frame random draws repeat every frame
         with torch.inference_mode():
-            if self.kind == "labels":
-                ids = self.encoder.label_ids(frame, p).to(dev)
-                if m.model_name == "pix2pixhd":
-                    gen = torch.Generator().manual_seed(self.config.seed)
-                    return m.generate(ids, generator=gen)
-                inputs = {"label": m.config.label.encode(ids)}
-                if self._style is not None:
-                    inputs["z"] = self._style
-                return self._run(m, inputs)
-            inputs = {"images": self.encoder.image(frame, p).to(dev)}
-            if self._style is not None:
-                inputs["style"] = self._style
-            return self._run(_Translate(m, self.config.a2b), inputs)
+            inputs = self.model.translate_inputs(x.to(dev), self._style, gen)
+            return self._run(self.translator, inputs)
 
     def _run(self, module, inputs) -> torch.Tensor:
         if self.runner_factory is None:

@@ -1,13 +1,12 @@
 """What a generator reads from a frame, and how it becomes the network's input at the model's size.
 
-Every model reads one kind of conditioning:
+Every model reads one kind of conditioning, which its description names (``describe().reads``):
 
-- ``labels``: a segmentation id map (``frame.conditions['labels']``) — pix2pixHD, SPADE, street vid2vid
-  and wc-vid2vid;
+- ``labels``: a segmentation id map (``frame.conditions['labels']``);
 - ``pose``: OpenPose keypoints (``conditions['pose']``, plus ``person_mask`` for DensePose-trained
-  models) — pose vid2vid and fs-vid2vid;
-- ``face``: dlib-68 landmarks (``conditions['face']``) — fs-vid2vid face;
-- ``image``: the picture itself — UNIT, MUNIT, FUNIT, COCO-FUNIT.
+  models);
+- ``face``: dlib-68 landmarks (``conditions['face']``);
+- ``image``: the picture itself.
 
 :func:`input_kind` tells which from the model; :class:`InputEncoder` cuts the frame's conditioning to a
 :class:`~vidsynth.engine.fitting.Placement` and encodes it exactly as the training code does (the
@@ -27,25 +26,13 @@ from ..fitting import Placement, keypoint_bbox
 from ..tensors import image_to_tensor
 
 KINDS = ("labels", "pose", "face", "image")
-_IMAGE_MODELS = ("unit", "munit", "funit", "coco_funit")
-_LABEL_MODELS = ("pix2pixhd", "spade")
 
 
 def input_kind(model) -> str:
-    """The conditioning ``model`` reads: labels, pose, face or image."""
-    name = getattr(model, "model_name", type(model).__name__).lower()
-    if name in _IMAGE_MODELS:
-        return "image"
-    if name in _LABEL_MODELS:
-        return "labels"
-    cfg = model.config
-    if name in ("vid2vid", "wc_vid2vid"):
-        # street models start frame 0 from the label map; pose models from a code (and may filter poses)
-        pose = getattr(cfg, "pose", None) is not None or not getattr(cfg, "use_segmap_as_input", True)
-        return "pose" if pose else "labels"
-    if name == "fs_vid2vid":
-        return "face" if cfg.label_channels == 1 else "pose"
-    raise VidsynthError(f"vidsynth does not know what model {name!r} reads; expected one of the nine built-in models")
+    """The conditioning ``model`` reads (labels, pose, face or image), from its description."""
+    from vidsynth.networks.registry import describe_model
+
+    return describe_model(model).reads
 
 
 def condition_key(kind: str) -> str:

@@ -1,9 +1,10 @@
-"""vid2vid, few-shot vid2vid and world-consistent vid2vid as streaming stages.
+"""Video models (``describe().kind``: video, few-shot video, world-consistent) as streaming stages.
 
 The network's ``step(conditions, state)`` is the only place that knows how a video model advances from
 frame to frame; the stage around it owns the rest: the fitting crop (stable over time for pose and face
-models), the state (reset on a discontinuity), fs-vid2vid's references (encoded once per stream), and
-what happens when the driver shows nobody (hold the last output, or pass the frame through; counted).
+models), the state (reset on a discontinuity), the references of a model that needs them (encoded once
+per stream), and what happens when the driver shows nobody (hold the last output, or pass the frame
+through; counted).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from vidsynth.errors import VidsynthError
 from ..fitting import Placement, SubjectCrop
 from ..stage import Stage
 from ..tensors import image_to_tensor, tensor_to_image
-from .inputs import InputEncoder, input_kind, subject_bbox
+from .inputs import InputEncoder, subject_bbox
 
 
 @dataclass
@@ -35,7 +36,7 @@ class VideoGeneratorConfig:
 class VideoGenerator(Stage):
     """Steps a video model over the stream.
 
-    ``references`` (fs-vid2vid) are frames (images with their conditions, e.g. from
+    ``references`` (for a model whose description says ``references``) are frames (images with their conditions, e.g. from
     :func:`reference_frames`); they are encoded once per stream, when the first frame arrives and
     again only if the references change, never per frame.
     """
@@ -43,17 +44,20 @@ class VideoGenerator(Stage):
     threads = 4
 
     def __init__(self, model, config: VideoGeneratorConfig | None = None, references: list | None = None):
+        from vidsynth.networks.registry import describe_model
+
         self.config = config or VideoGeneratorConfig()
         self.model = model.eval().to(self.config.device)
-        self.kind = input_kind(model)
-        if self.kind == "image":
+        self.spec = describe_model(model)
+        if not self.spec.is_video:
             raise VidsynthError(f"{model.model_name} is an image model; use ImageGenerator")
-        self.size = tuple(model.config.output_size)
-        self.encoder = InputEncoder(self.kind, model.config.label_channels)
-        self.few_shot = model.model_name == "fs_vid2vid"
+        self.kind = self.spec.reads
+        self.size = tuple(self.spec.size)
+        self.encoder = InputEncoder(self.kind, self.spec.main.channels)
+        self.few_shot = self.spec.references
         if self.few_shot and not references:
-            raise VidsynthError("few-shot vid2vid needs one or a few reference pictures of the target person/face: "
-                                "give them with --reference")
+            raise VidsynthError(f"this {model.model_name} model needs one or a few reference pictures of the target "
+                                "person or face: give them with --reference PHOTO_OR_FOLDER")
         self.references = references or []
         self._crop = SubjectCrop(self.size, margin=self.config.margin) if self._follows_subject() else None
         self._reference_encoding = None
@@ -85,7 +89,7 @@ class VideoGenerator(Stage):
         return Placement.for_mode(fit, src_hw, self.size)
 
     def encode_references(self):
-        """fs-vid2vid's per-stream work, done once."""
+        """The references' per-stream work, done once."""
         images, labels = [], []
         for ref in self.references:
             self.encoder.require(ref)

@@ -1,4 +1,5 @@
-"""wc-vid2vid as a stage that owns its world and closes the loop inside itself.
+"""A world-consistent model (``describe().kind == "world_consistent"``) as a stage that owns its world
+and closes the loop inside itself.
 
 For frame t: render the guidance (the world's colours projected into frame t's camera), step the
 generator with it, then add frame t's generated colours to the world, where a point that already has a
@@ -16,7 +17,7 @@ from .video import VideoGenerator, VideoGeneratorConfig
 
 
 class WorldConsistentGenerator(VideoGenerator):
-    """A :class:`VideoGenerator` for wc-vid2vid with the world inside.
+    """A :class:`VideoGenerator` for world-consistent models, with the world inside.
 
     ``world`` is a :class:`vidsynth.geometry.guidance.WorldGuidance` (a fresh one by default). The
     frames are fitted with ``resize`` so that the guidance, rendered for the whole camera view at the
@@ -99,13 +100,13 @@ def export_world(snapshot: str, ply: str, include_uncoloured: bool = False) -> i
     from vidsynth.geometry.world import PointWorld
 
     if not os.path.isfile(snapshot):
-        raise VidsynthError(f"world snapshot {snapshot!r} does not exist; render with a wc-vid2vid model and "
+        raise VidsynthError(f"world snapshot {snapshot!r} does not exist; render with a world-consistent model and "
                             "--world-out FILE (by default OUTPUT.world.pt beside the video) first")
     try:
         state = torch.load(snapshot, weights_only=True, map_location="cpu")
     except Exception as exc:
         raise VidsynthError(f"could not read world snapshot {snapshot!r} ({exc}); expected a file written by "
-                            "vidsynth render with a wc-vid2vid model") from None
+                            "vidsynth render with a world-consistent model") from None
     world = PointWorld()
     world.load_state_dict(state)
     return world.to_ply(ply, include_uncoloured=include_uncoloured)

@@ -54,6 +54,7 @@ def synthesis_panel(model: str, world: str, condition: str, scale: int = 3):
         from vidsynth.engine.pipeline import Pipeline
         from vidsynth.engine.render import conditioning_stages, load_generator
         from vidsynth.engine.stages import KeepImage, Resize, SideBySide
+        from vidsynth.networks.registry import describe_model
         from vidsynth.streams import open_sink, open_source
 
         from .models import resolve_model
@@ -62,8 +63,7 @@ def synthesis_panel(model: str, world: str, condition: str, scale: int = 3):
         h, w = net.config.output_size
         source = open_source(f"{world}?width={w}&height={h}&frames={options.frames}")
         draw = DrawLabels(target="condition") if condition == "labels" else DrawPose(target="condition")
-        stages = [KeepImage("real"), *conditioning_stages(condition, net.config.label_channels, world, None, None,
-                                                          "id", live=False), draw,
+        stages = [KeepImage("real"), *conditioning_stages(describe_model(net).main, world), draw,
                   generator_stage(net, fit="resize"), SideBySide([f"{condition}_map", "real"]),
                   Resize(w * 3 * scale, h * scale)]
         return Pipeline(source, stages, open_sink(output), mode="offline", progress=options.progress,

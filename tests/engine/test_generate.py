@@ -89,7 +89,7 @@ def test_vid2vid_stage_steps_and_resets_on_discontinuity():
     stage = VideoGenerator(model)
     labels = [np.random.default_rng(t).integers(0, 4, (48, 96)) for t in range(4)]
     outs = [stage.process(frame(t, np.zeros((48, 96, 3), np.uint8), labels=labels[t])).image for t in range(4)]
-    assert stage._state.prev_images.shape[1] == model.config.num_frames_G - 1
+    assert stage._state["prev_images"].shape[1] == model.config.num_frames_G - 1
     assert not np.array_equal(outs[0], outs[1])
     # a discontinuity starts over: the same labels give frame 0's picture again
     again = stage(Frame(4, 4, Fraction(1, 30), np.zeros((48, 96, 3), np.uint8), {"labels": labels[0]},

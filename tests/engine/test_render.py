@@ -94,7 +94,7 @@ def test_user_errors(tmp_path):
         load_generator(str(tmp_path / "nope.safetensors"))
     model = build_model("unit", {"num_filters": 8, "max_num_filters": 16, "num_res_blocks": 1})
     save_model(model, tmp_path / "unit.safetensors")
-    with pytest.raises(VidsynthError, match="few-shot"):
+    with pytest.raises(VidsynthError, match="--reference is for models that need reference pictures"):
         render(str(tmp_path / "unit.safetensors"), "synthetic:clip", output=str(tmp_path / "o.mp4"),
                reference=str(tmp_path / "ckpt.pt"))
     with pytest.raises(VidsynthError, match="does not exist"):
