@@ -143,6 +143,7 @@ class Studio:
     @property
     def url(self) -> str:
         host, port = self.address
+        host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # every address: this machine's own works
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}/?token={self.token}"
 

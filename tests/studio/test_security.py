@@ -69,6 +69,9 @@ def test_binds_loopback_unless_told():
         studio.close()
     with pytest.raises(VidsynthError, match="--port"):
         build(Options(port=70000))
+    from vidsynth.cli import main
+
+    assert main(["studio", "--port", "70000"]) == 2  # one line, no traceback
 
 
 def test_another_origin_and_a_missing_token_are_refused(running):
