@@ -140,6 +140,25 @@ def open_input(spec, size, fps):
     return open_source(spec), size is not None
 
 
+def guard_run(input, outputs, folders, overwrite, resume, start, duration, frames, more_inputs=()) -> None:
+    """Refuse a bad frame range, an output that is an input, an existing output without ``overwrite`` and an
+    output another process writes: now, before any model or MediaPipe graph loads."""
+    from vidsynth.streams.outputs import guard_outputs
+    from vidsynth.streams.timing import check_range
+
+    check_range(start, duration, frames)
+    inputs = [input, *more_inputs]
+    guard_outputs(outputs, inputs, overwrite=overwrite, resume=resume)
+    guard_outputs(folders, inputs, overwrite=True, lock=False)  # dataset roots gather many runs
+
+
+def shape_source(source, start, duration, frames, realtime, live, strict):
+    """The input with its frame range and real-time pacing (see :mod:`vidsynth.streams.timing`)."""
+    from vidsynth.streams.timing import shape_source as shape
+
+    return shape(source, start, duration, frames, realtime=realtime, live=live, strict=strict)
+
+
 def output_sinks(output: str | None, preview: str | None, resume: bool = False) -> list:
     """The sinks of a job: the ``output`` file or URL (continued with ``resume``) and the live ``preview``."""
     from vidsynth.streams import open_sink
@@ -169,6 +188,12 @@ def extract(
     progress: bool = True,
     stop_event=None,
     smooth: bool | None = None,
+    overwrite: bool = False,
+    start: float | None = None,
+    duration: float | None = None,
+    frames: int | None = None,
+    realtime: bool | None = None,
+    strict: bool = False,
 ) -> Pipeline:
     """Extract conditioning from a video, camera or stream and write it as video, sidecars or a dataset.
 
@@ -176,6 +201,8 @@ def extract(
     ``preview`` shows it live (``"window"`` or ``"http"``); ``sidecars`` writes keypoint JSON per frame;
     ``dataset_out`` writes imaginaire's raw training layout. At least one of them is needed.
     ``smooth`` filters pose and face landmarks over time (One Euro); by default only live input is smoothed.
+    ``overwrite``, ``start``/``duration``/``frames``, ``realtime`` and ``strict`` are FFmpeg's ``-y``,
+    ``-ss``/``-t``/``-frames``, ``-re`` and stopping at the first corrupt packet.
 
     >>> # extract("dance.mp4", what="pose", output="pose.mp4").run()
     """
@@ -202,6 +229,7 @@ def extract(
         load_palette(palette)  # a palette that does not parse fails now, before the input is opened
     if fps is not None and not (0 < float(fps) <= 1000):
         raise VidsynthError(f"expected --fps between 0 and 1000, found {fps}")
+    guard_run(input, [output], [sidecars, dataset_out], overwrite, resume, start, duration, frames)
 
     stages = _extract_stages(input, what, palette, remap, label_mode, sidecars, dataset_out, bool(output or preview))
     live = mode == "live" or (mode == "auto" and looks_live(input))
@@ -210,6 +238,7 @@ def extract(
 
         stages.insert(1, LandmarkSmoother(keys=(what,)))  # right after the extractor: jitter-free maps and sidecars
     source, resize = open_input(input, size, fps)
+    source = shape_source(source, start, duration, frames, realtime=realtime, live=live, strict=strict)
     if resize:
         stages.insert(0, Resize(*size))
     return Pipeline(source, stages, output_sinks(output, preview, resume) or None, mode=mode, metrics_path=metrics, progress=progress,

@@ -19,7 +19,7 @@ import numpy as np
 from vidsynth.errors import VidsynthError
 
 from .pipeline import Pipeline
-from .presets import looks_live, open_input, output_sinks, parse_remap, parse_size
+from .presets import guard_run, looks_live, open_input, output_sinks, parse_remap, parse_size, shape_source
 from .stage import Stage
 from .stages import DepthAndCameras, Resize
 
@@ -131,6 +131,12 @@ def render(
     mode: str = "auto",
     progress: bool = True,
     stop_event=None,
+    overwrite: bool = False,
+    start: float | None = None,
+    duration: float | None = None,
+    frames: int | None = None,
+    realtime: bool | None = None,
+    strict: bool = False,
 ) -> Pipeline:
     """Render a video (file, folder, camera or URL) through a model; see the module docstring."""
     from vidsynth.networks.registry import describe_model
@@ -140,6 +146,8 @@ def render(
 
     if not (output or preview):
         raise VidsynthError("nothing to write: pass --output FILE_OR_URL and/or --preview")
+    guard_run(input, [output], [world_out], overwrite, resume, start, duration, frames,
+               more_inputs=(model, reference, style, examples, depth, cameras))
     device = check_device(device)  # a typo or a missing GPU is said before the model loads
     net = load_generator(model)
     spec = describe_model(net)
@@ -149,6 +157,7 @@ def render(
                        cameras=cameras, a2b=a2b, model_size=model_size)
     source, resize = open_input(input, size, fps)
     live = mode == "live" or (mode == "auto" and looks_live(input))
+    source = shape_source(source, start, duration, frames, realtime=realtime, live=live, strict=strict)
 
     stages: list[Stage] = [Resize(*size)] if resize else []
     stages += conditioning_stages(spec.main, input, palette, remap, label_mode, live)

@@ -262,6 +262,13 @@ class AudioCopy:
                 f"; {self.silence_s:.3f} s of silence in their place" if self.silence_s else "",
             )
 
+    def describe(self) -> str:
+        """A few words for the closing line: how the audio was carried and what was skipped."""
+        how = "audio copied" if self.mode == "copy" else "audio re-encoded to AAC"
+        if self.skipped:
+            how += f" ({self.skipped} corrupt packet(s) skipped)"
+        return how
+
     def close(self) -> None:
         if self._input is not None:
             self._input.close()

@@ -13,6 +13,7 @@ from vidsynth.errors import VidsynthError, require
 from .base import Sink, StreamInfo
 from .convert import OutputClock, as_fraction, as_numpy
 from .frame import Frame
+from .outputs import claim_output, finish_output, partial_path, release_output
 
 # (dtype, channels) of the first frame -> (PyAV input format, FFV1 pixel format)
 LAYOUTS = {
@@ -27,7 +28,8 @@ class LosslessVideoSink(Sink):
     """Write frames bit-exactly with FFV1: 8-bit RGB, 8-bit grey (label maps), 16-bit grey (depth) or 16-bit RGB.
 
     The layout is taken from the first frame. Read it back with ``VideoFileSource(path, raw=True)`` for
-    grey and 16-bit data. Matroska keeps time in milliseconds, so pts are exact to 1 ms.
+    grey and 16-bit data. Matroska keeps time in milliseconds, so pts are exact to 1 ms. The file is
+    written as ``labels.partial.mkv`` and renamed when it closes; the output is locked meanwhile.
 
     >>> sink = LosslessVideoSink("labels.mkv")  # doctest: +SKIP
     """
@@ -45,6 +47,7 @@ class LosslessVideoSink(Sink):
     def open(self, info: StreamInfo) -> None:
         self._av = require("av", "writing lossless video")
         self._info = info
+        claim_output(self.path)
 
     def _start(self, image: np.ndarray, frame: Frame) -> None:
         av = self._av
@@ -59,7 +62,7 @@ class LosslessVideoSink(Sink):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fmt = "avi" if self.path.suffix.lower() == ".avi" else "matroska"
         try:
-            self._container = av.open(str(self.path), "w", format=fmt)
+            self._container = av.open(str(partial_path(self.path)), "w", format=fmt)
         except (av.FFmpegError, OSError) as exc:
             raise VidsynthError(f"cannot write {self.path}: {exc}; check the folder is writable") from None
         rate = self._info.rate if self._info is not None and self._info.rate else Fraction(30)
@@ -95,9 +98,11 @@ class LosslessVideoSink(Sink):
 
     def close(self) -> None:
         if self._container is None:
+            release_output(self.path)
             return
         try:
             self._container.mux(self._stream.encode(None))
         finally:
             self._container.close()
             self._container = None
+        finish_output(partial_path(self.path), self.path)

@@ -19,8 +19,11 @@ Resume protocol::
     for frame in source: sink.write(frame)   # first frame written must be frame ``start``
     sink.close()                       # temp file replaces out.mp4
 
-While resuming, out.mp4 is left as it was; a crash then leaves ``out.resuming.mp4`` with more closed
-segments, which the next ``resume_point()`` adopts.
+A render is written to ``out.partial.mp4`` and renamed to ``out.mp4`` when it closes, so a crash leaves
+the partial file (playable: its closed segments) and never a cut file under the finished name;
+``--resume`` continues the partial file (or a finished ``out.mp4``). While resuming, the file resumed
+is left as it was; a crash then leaves ``out.resuming.mp4`` with more closed segments, which the next
+``resume_point()`` adopts. The output is locked while it is written (:mod:`vidsynth.streams.outputs`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from .base import Sink, StreamInfo
 from .convert import as_fraction, as_rgb8, even_size
 from .frame import Frame
 from .mp4box import scan_fragments
+from .outputs import claim_output, finish_output, partial_path, release_output
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +124,12 @@ class Mp4Sink(Sink):
         self._audio: AudioCopy | None = None
         self._writing_to: Path | None = None
         self._video_end = Fraction(0)  # output time where the last written frame ends
+        self.audio_note: str | None = None  # how the audio was carried (for the closing line)
+
+    @property
+    def seconds_written(self) -> float:
+        """Seconds of video in the output so far."""
+        return float(self._video_end)
 
     # ----------------------------------------------------------------------------------- resume
     @property
@@ -127,23 +137,33 @@ class Mp4Sink(Sink):
         """Where a resumed render is written until it is complete."""
         return self.path.with_name(f"{self.path.stem}.resuming{self.path.suffix}")
 
+    @property
+    def partial_path(self) -> Path:
+        """Where a fresh render is written until it is complete."""
+        return partial_path(self.path)
+
+    def _resume_base(self) -> Path:
+        """The file a resume continues: an interrupted render's partial file, else the finished output."""
+        return self.partial_path if self.partial_path.exists() else self.path
+
     def resume_point(self) -> int:
         """Frames in the complete segments of the existing file (0 when there is none to resume)."""
         if not self.resume:
             return 0
         self._adopt_crashed_resume()
-        if not self.path.exists():
+        base = self._resume_base()
+        if not base.exists():
             return 0
-        scan = scan_fragments(self.path)
+        scan = scan_fragments(base)
         if not scan.fragmented:
             raise VidsynthError(
-                f"expected {self.path} to be a fragmented MP4 written by vidsynth to resume it, found another kind "
+                f"expected {base} to be a fragmented MP4 written by vidsynth to resume it, found another kind "
                 "of file; render again without --resume, or choose another output path"
             )
         return scan.frames
 
     def _adopt_crashed_resume(self) -> None:
-        """A crash during a resumed render leaves the temp file ahead of the main one: keep the longer."""
+        """A crash during a resumed render leaves the temp file ahead of the one resumed: keep the longer."""
         temp = self.resume_path
         if not temp.exists():
             return
@@ -152,9 +172,10 @@ class Mp4Sink(Sink):
             ahead = scan_fragments(temp).frames
         except OSError:
             pass
-        behind = scan_fragments(self.path).frames if self.path.exists() else 0
+        base = self._resume_base()
+        behind = scan_fragments(base).frames if base.exists() else 0
         if ahead > behind:
-            os.replace(temp, self.path)
+            os.replace(temp, base)
             log.info("adopted %s (%d closed frames) from an interrupted resume", temp, ahead)
         else:
             temp.unlink()
@@ -166,8 +187,13 @@ class Mp4Sink(Sink):
         if self.gop is None:
             self.gop = max(1, round(2 * float(info.rate))) if info.rate else 60
         self.gop = int(self.gop)
+        claim_output(self.path)
         self._resume_from = self.resume_point() if self.resume else 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            release_output(self.path)
+            raise VidsynthError(f"cannot create the folder of {self.path}: {exc}; choose a writable path") from None
         if self._resume_from > 0:
             self._open_resumed()
 
@@ -239,11 +265,11 @@ class Mp4Sink(Sink):
 
     def _start_fresh(self, frame: Frame, width: int, height: int) -> None:
         self._offset = Fraction(frame.pts) * as_fraction(frame.time_base)
-        self._open_container(self.path, width, height)
+        self._open_container(self.partial_path, width, height)
 
     def _open_resumed(self) -> None:
         av = self._av
-        old = av.open(str(self.path))
+        old = av.open(str(self._resume_base()))
         try:
             old_video = old.streams.video[0]
             self._offset = Fraction(old.metadata.get("vidsynth_start", "0"))
@@ -301,6 +327,7 @@ class Mp4Sink(Sink):
             self._audio = AudioCopy(self._info.audio, offset=self._offset)
             if not self._audio.add_to(self._container):
                 self._audio = None
+                self.audio_note = "no usable audio"
 
     # ------------------------------------------------------------------------------------ write
     def write(self, frame: Frame) -> None:
@@ -375,15 +402,18 @@ class Mp4Sink(Sink):
     # ------------------------------------------------------------------------------------ close
     def close(self) -> None:
         if self._container is None:
+            release_output(self.path)
             return
         try:
             self._flush_encoder()
             if self._audio is not None:
                 self._audio.mux_until(self._container, self._video_end)
                 self._audio.finish(self._container)
+                self.audio_note = self._audio.describe()
                 self._audio.close()
         finally:
             self._container.close()
             self._container = None
-        if self._writing_to == self.resume_path:
-            os.replace(self.resume_path, self.path)
+        finish_output(self._writing_to, self.path)
+        if self._writing_to == self.resume_path and self.partial_path.exists():
+            self.partial_path.unlink()  # its frames are in the finished output now

@@ -23,6 +23,8 @@ ITU709, ITU601 = 1, 5  # H.273 matrix codes (also PyAV's Colorspace values)
 UPSAMPLE_CHROMA = 4 | 8192 | 262144
 
 
+DEMUX_RETRIES = 20  # consecutive demuxer errors after which the rest of a file is given up as cut
+
 RAW_FORMATS = {"gray": "gray", "gray16le": "gray16le", "gray16be": "gray16le", "gbrp16le": "rgb48le", "rgb48le": "rgb48le"}
 
 
@@ -52,9 +54,11 @@ class VideoFileSource(Source):
     phone writes) is applied to the image, so portrait recordings come out upright. ``frame_count``
     is known when the container says so. ``StreamInfo.audio`` is the file's path when it has audio.
 
-    A truncated or corrupt file: with ``strict=True`` (the default) iteration raises
-    :class:`VidsynthError` naming the last good frame once decoding fails, after yielding the frames
-    before it; with ``strict=False`` it logs a warning and ends there.
+    A corrupt packet in the middle, as FFmpeg plays it: the frames that decode are kept, the ones that
+    do not are counted and named (``lost``: ``(frame number, seconds)``; one warning at the end) and
+    reading goes on; with ``strict=True`` iteration stops there with a :class:`VidsynthError` saying the
+    same. A truncated file (fewer frames than it announces, or a container that cannot be read on)
+    raises after yielding the frames before the cut, unless ``partial=True`` (a warning, then the end).
     ``seek(index)`` decodes from the start and skips to ``index`` (exact for any frame rate).
     ``raw=True`` returns grey and 16-bit video (label maps, depth in FFV1) as stored: H×W uint8/uint16,
     or H×W×3 uint16 for 16-bit RGB.
@@ -64,10 +68,14 @@ class VideoFileSource(Source):
     >>> for frame in src: ...  # doctest: +SKIP
     """
 
-    def __init__(self, path: str | os.PathLike, strict: bool = True, threads: int = 0, raw: bool = False):
+    def __init__(self, path: str | os.PathLike, strict: bool = False, threads: int = 0, raw: bool = False,
+                 partial: bool = False):
         self.path = Path(path)
         self.raw = raw
         self.strict = strict
+        self.partial = partial
+        self.lost: list[tuple[int, float]] = []
+        self.counters: dict = {}
         self.threads = threads
         self.rotation = 0  # degrees counter-clockwise applied to every image
         self._container = None
@@ -164,38 +172,63 @@ class VideoFileSource(Source):
         container = self._open_container(av)
         self._container = container
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        # frame threads report a bad packet a few packets late; strict mode names the very frame, so slices
+        stream.thread_type = "SLICE" if self.strict else "AUTO"
         stream.codec_context.thread_count = self.threads
         time_base = Fraction(stream.time_base)
         default_step = max(1, round(1 / (self._info.rate * time_base)))
+        self.lost = []
+        sent: list[int] = []  # pts of every packet given to the decoder
+        came_out: set[int] = set()  # pts of every frame it gave back
         index = 0
-        last_pts = None
+        last_pts = first_pts = None
+        demux_errors = 0
         try:
-            frames = container.decode(stream)
+            packets = container.demux(stream)
             while True:
                 try:
-                    vframe = next(frames)
+                    packet = next(packets)
+                    demux_errors = 0
                 except StopIteration:
                     break
                 except av.FFmpegError as exc:
-                    self._stopped_early(index, f"decoding failed after frame {index - 1} ({exc})")
-                    return
-                pts = vframe.pts
-                if pts is None:  # raw streams without timestamps: count frames at the nominal rate
-                    pts = 0 if last_pts is None else last_pts + default_step
-                last_pts = pts
-                if index >= self._start:
-                    yield Frame(
-                        index=index,
-                        pts=int(pts),
-                        time_base=time_base,
-                        image=decoded_image(vframe, self.rotation, self.raw),
-                        duration=int(vframe.duration) if vframe.duration else None,
-                        discontinuity=index == self._start,
-                    )
-                index += 1
+                    # a damaged stretch of the container: read on from where the demuxer stopped, a few times
+                    demux_errors += 1
+                    if demux_errors > DEMUX_RETRIES:
+                        self._stopped_early(index, f"the container cannot be read after frame {index - 1} ({exc})")
+                        return
+                    packets = container.demux(stream)
+                    continue
+                if packet.size and packet.pts is not None:
+                    sent.append(packet.pts)
+                try:
+                    decoded = packet.decode()
+                except av.FFmpegError as exc:
+                    if self.strict:
+                        self._stop_at(packet, sent, time_base, exc)
+                    continue
+                for vframe in decoded:
+                    if vframe.pts is not None:
+                        came_out.add(vframe.pts)
+                    pts = vframe.pts
+                    if pts is None:  # raw streams without timestamps: count frames at the nominal rate
+                        pts = 0 if last_pts is None else last_pts + default_step
+                    if first_pts is None:
+                        first_pts = pts
+                    last_pts = pts
+                    if index >= self._start:
+                        yield Frame(
+                            index=index,
+                            pts=int(pts),
+                            time_base=time_base,
+                            image=decoded_image(vframe, self.rotation, self.raw),
+                            duration=int(vframe.duration) if vframe.duration else None,
+                            discontinuity=index == self._start,
+                        )
+                    index += 1
+            self._report_lost(sent, came_out, time_base, index)
             expected = self._info.frame_count
-            if expected and index < expected:
+            if expected and index + len(self.lost) < expected:
                 self._stopped_early(index, f"the file announces {expected} frames but only {index} could be read")
             elif not expected and self._expected_end and last_pts is not None:
                 got = float(last_pts * time_base) + 2 / float(self._info.rate)
@@ -207,9 +240,38 @@ class VideoFileSource(Source):
             container.close()
             self._container = None
 
+    @staticmethod
+    def _place(pts: int, sent: list[int], time_base: Fraction) -> tuple[int, float]:
+        """A packet's frame number (its place in presentation order) and time from the first frame."""
+        ordered = sorted(sent)
+        return ordered.index(pts) if pts in ordered else len(ordered), round(float((pts - ordered[0]) * time_base), 3)
+
+    def _stop_at(self, packet, sent: list[int], time_base: Fraction, exc) -> None:
+        """``strict``: a packet that does not decode ends the reading, naming its frame."""
+        number, seconds = self._place(packet.pts, sent, time_base) if packet.pts is not None else (len(sent), None)
+        self.lost = [(number, seconds)]
+        self.counters["frames_lost"] = 1
+        raise VidsynthError(f"{self._lost_message(self.lost)} (a corrupt packet: {exc.strerror or exc}); stopped "
+                            "there as --strict asks (without it the frame is skipped)")
+
+    def _lost_message(self, lost: list[tuple[int, float | None]]) -> str:
+        named = ", ".join(f"{n}" + (f" (at {t:.2f} s)" if t is not None else "") for n, t in lost[:10])
+        more = f" and {len(lost) - 10} more" if len(lost) > 10 else ""
+        return f"{self.path}: frame {named}{more} could not be decoded"
+
+    def _report_lost(self, sent: list[int], came_out: set[int], time_base: Fraction, decoded: int) -> None:
+        """Packets that gave no frame (rejected, or dropped by the decoder): counted, named, one warning."""
+        missing = sorted(set(sent) - came_out)
+        if not missing or not came_out:
+            return
+        self.lost = [self._place(pts, sent, time_base) for pts in missing]
+        self.counters["frames_lost"] = len(self.lost)
+        log.warning("%s (corrupt packets); skipped, kept the %d frames that decode (--strict stops at the first)",
+                    self._lost_message(self.lost), decoded)
+
     def _stopped_early(self, decoded: int, why: str) -> None:
         message = f"{self.path} is truncated or corrupt: {why}; re-export or re-download the file"
-        if self.strict:
+        if not self.partial:
             raise VidsynthError(message)
         log.warning("%s (kept the %d frames before it)", message, decoded)
 

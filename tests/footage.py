@@ -49,3 +49,18 @@ def corrupt_audio_packets(path, which) -> int:
             data[i] ^= 0x5A
     path.write_bytes(bytes(data))
     return len(chosen)
+
+
+def corrupt_video_packet(path, n: int, keep: int = 8) -> float:
+    """XOR the payload of video packet ``n`` (after its first ``keep`` bytes, so the NAL header stays and the
+    decoder rejects the slice); returns the packet's time in seconds."""
+    with av.open(str(path)) as container:
+        packet = [p for p in container.demux(video=0) if p.size][n]
+        payload, seconds = bytes(packet), float(packet.pts * packet.time_base)
+    data = bytearray(path.read_bytes())
+    at = data.find(payload)
+    assert at >= 0 and data.count(payload) == 1, "the payload must be found once to corrupt it"
+    for i in range(at + keep, at + len(payload)):
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    return seconds

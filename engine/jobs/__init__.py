@@ -30,7 +30,7 @@ import sys
 from types import ModuleType
 
 # one name per module in this folder that is a job (the CLI's subcommands, in this order)
-JOB_MODULES = ["extract", "render", "demo", "studio"]
+JOB_MODULES = ["extract", "render", "demo", "talk", "studio"]
 
 
 def load_job(name: str) -> ModuleType:
@@ -44,6 +44,9 @@ def run_pipeline(pipeline, options) -> int:
     pipeline.watchdog_s = getattr(options, "input_timeout", pipeline.watchdog_s)
     pipeline.progress = pipeline.progress and sys.stderr.isatty()  # no bar in logs and pipes
     report = pipeline.run()
+    from vidsynth.streams.outputs import closing_line
+
+    print(closing_line(report, pipeline.source, pipeline.sink, pipeline.stages), file=sys.stderr)  # in every mode
     metrics = getattr(options, "metrics", None)
     if metrics:
         print(report.summary(), file=sys.stderr)

@@ -175,6 +175,18 @@ class RunOptions:
     input_timeout: float = option(15.0, help="an input that sends no frame for this long is an error, not a hang "
                                   "(seconds)", metavar="SECONDS", group="run")
     progress: bool = option(True, help="no progress bar", group="run")
+    overwrite: bool = option(False, help="replace an existing output (default: refuse, naming the file)",
+                             flags=("-y", "--overwrite"), group="run")
+    start: float | None = option(None, help="begin this many seconds after the input's first frame (as FFmpeg's -ss)",
+                                 metavar="SECONDS", group="run")
+    duration: float | None = option(None, help="process this many seconds of the input (as FFmpeg's -t)",
+                                    metavar="SECONDS", group="run")
+    frames: int | None = option(None, help="process at most this many frames of the input", metavar="N",
+                                group="run")
+    realtime: bool | None = option(None, help="read a file at the pace of its timestamps, as a camera would (as FFmpeg's "
+                                   "-re); the default for a file in a live run", group="run")
+    strict: bool = option(False, help="stop at the first corrupt packet of a video input (default: skip it, and "
+                          "count and name the frames lost)", group="run")
 
     def __post_init__(self) -> None:
         if self.mode not in ("auto", "live", "offline"):

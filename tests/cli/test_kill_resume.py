@@ -16,12 +16,14 @@ import textwrap
 import time
 
 import numpy as np
+import pytest
 
 from vidsynth.cli import main
 from vidsynth.engine import FunctionStage, Pipeline
 from vidsynth.streams import SyntheticClip, read_stamp
 from vidsynth.streams.mp4 import Mp4Sink
 from vidsynth.streams.mp4box import scan_fragments
+from vidsynth.streams.outputs import partial_path
 
 from videos import read_video
 
@@ -30,6 +32,8 @@ HANG = 120
 
 
 def _closed_frames(path) -> int:
+    """Closed frames of the output, read from its temporary name while the render is unfinished."""
+    path = partial_path(path) if os.path.exists(partial_path(path)) else path
     try:
         return scan_fragments(path).frames if os.path.exists(path) else 0
     except Exception:
@@ -72,7 +76,8 @@ def test_sigkill_then_resume_through_the_pipeline_equals_an_uninterrupted_render
     """
     closed = _start_and_kill(code, out, at_least=2 * gop)
 
-    partial = read_video(out)  # playable: every closed segment decodes, stamps in order
+    assert not out.exists()  # the unfinished render keeps its temporary name
+    partial = read_video(partial_path(out))  # playable: every closed segment decodes, stamps in order
     assert 2 * gop <= len(partial) < n
     assert [read_stamp(f.image) for f in partial] == list(range(len(partial)))
     assert closed <= len(partial)
@@ -105,7 +110,7 @@ def test_sigkill_then_cli_resume_of_a_stateful_extraction(tmp_path, capsys):
         sys.exit(main(["extract", "--input", {spec!r}, "--what", "flow", "--output", {str(out)!r}, "--no-progress"]))
     """
     closed = _start_and_kill(code, out, at_least=60)
-    assert 60 <= len(read_video(out)) < n
+    assert 60 <= len(read_video(partial_path(out))) < n
 
     argv = ["extract", "--input", spec, "--what", "flow", "--no-progress"]
     assert main([*argv, "--output", str(out), "--resume"]) == 0
@@ -117,8 +122,10 @@ def test_sigkill_then_cli_resume_of_a_stateful_extraction(tmp_path, capsys):
         np.testing.assert_array_equal(a.image, b.image, err_msg=f"frame {k} (resumed from {closed})")
 
 
-def test_ctrl_c_stops_the_cli_cleanly_and_the_output_is_complete_up_to_the_stop(tmp_path):
-    """SIGINT: exit 130, one line, no traceback, and every frame read before the stop is in the file."""
+@pytest.mark.parametrize("signum, exit_code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_stops_the_cli_cleanly_and_the_output_is_complete_up_to_the_stop(tmp_path, signum, exit_code):
+    """SIGINT (exit 130) and SIGTERM (exit 143) alike: one line, no traceback, and every frame read before
+    the stop is in the file."""
     n = 300
     out = tmp_path / "interrupted.mp4"
     code = f"""
@@ -136,11 +143,12 @@ def test_ctrl_c_stops_the_cli_cleanly_and_the_output_is_complete_up_to_the_stop(
     deadline = time.monotonic() + HANG
     while _closed_frames(out) < 60 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=HANG)
-    assert proc.returncode == 130, err
+    assert proc.returncode == exit_code, err
     assert "Traceback" not in err
-    assert [line for line in err.splitlines() if line.strip()][-1].startswith("vidsynth: interrupted")
+    last = [line for line in err.splitlines() if line.strip()][-1]
+    assert last == "vidsynth: interrupted; the output written so far was closed", last
 
     import json
 

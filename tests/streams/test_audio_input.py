@@ -4,7 +4,6 @@ to AAC, a track with nothing decodable dropped with a warning; never a failure a
 import logging
 
 import av
-import numpy as np
 import pytest
 
 from vidsynth.streams.mp4 import Mp4Sink

@@ -71,12 +71,12 @@ def test_truncated_video_names_the_problem(tmp_path, name, fmt, options):
     assert time.monotonic() - started < 5
 
 
-def test_truncated_video_not_strict_keeps_the_good_frames(tmp_path, caplog):
+def test_truncated_video_partial_keeps_the_good_frames(tmp_path, caplog):
     whole = tmp_path / "whole.mkv"
     write_plain(whole, "matroska")
     data = whole.read_bytes()
     path = tmp_path / "cut.mkv"
     path.write_bytes(data[: int(len(data) * 0.6)])
-    frames = read_video(path, strict=False)
+    frames = read_video(path, partial=True)
     assert 0 < len(frames) < 30
     assert "truncated" in caplog.text

@@ -64,9 +64,12 @@ def test_sigkill_leaves_playable_closed_segments_and_resume_equals_uninterrupted
         proc.wait(timeout=10)
     assert proc.returncode == -signal.SIGKILL
 
+    # the unfinished render is under the temporary name; the output's name is not taken by a cut file
+    partial = tmp_path / "killed.partial.mp4"
+    assert not out.exists() and partial.exists()
     # frames 0..34 went in; segments 0-9, 10-19, 20-29 are closed (frame 30 opened the next one)
-    assert scan_fragments(out).frames == 30
-    source = VideoFileSource(out)
+    assert scan_fragments(partial).frames == 30
+    source = VideoFileSource(partial)
     source.open()
     assert [read_stamp(f.image) for f in source] == list(range(30))
 
@@ -76,7 +79,7 @@ def test_sigkill_leaves_playable_closed_segments_and_resume_equals_uninterrupted
     assert start == 30
     clip.seek(start)
     render(clip, sink)
-    assert not sink.resume_path.exists()
+    assert not sink.resume_path.exists() and not partial.exists()
 
     whole = tmp_path / "whole.mp4"
     clip.seek(0)

@@ -1,0 +1,101 @@
+"""Output safety: an output that is an input is refused, an existing one needs overwrite, a second writer is
+refused by the lock (which a killed writer does not leave held), and files appear under their name only
+when complete."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from vidsynth.errors import VidsynthError
+from vidsynth.streams.lossless import LosslessVideoSink
+from vidsynth.streams.outputs import claim_output, guard_outputs, partial_path, release_output
+from vidsynth.streams.synthetic.clip import SyntheticClip
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_an_output_that_is_or_resolves_to_or_lies_inside_an_input_is_refused(tmp_path):
+    clip = tmp_path / "in.mp4"
+    clip.write_bytes(b"video")
+    (tmp_path / "link.mp4").symlink_to(clip)
+    os.link(clip, tmp_path / "hard.mp4")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cases = [
+        ([str(clip)], [str(clip)], "it is the input"),
+        ([str(tmp_path / "sub" / ".." / "in.mp4")], [str(clip)], "it is the input"),
+        ([str(tmp_path / "link.mp4")], [str(clip)], "it is the input"),
+        ([str(tmp_path / "hard.mp4")], [str(clip)], "it is the input"),
+        ([str(frames)], [str(frames)], "it is the input"),
+        ([str(frames / "out.mp4")], [str(frames)], "inside the input folder"),
+    ]
+    (tmp_path / "sub").mkdir()
+    for outputs, inputs, words in cases:
+        with pytest.raises(VidsynthError, match=words):
+            guard_outputs(outputs, inputs, overwrite=True, lock=False)
+    assert clip.read_bytes() == b"video"
+
+
+def test_an_existing_output_needs_overwrite_or_resume(tmp_path):
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"old")
+    with pytest.raises(VidsynthError, match=r"out.mp4 already exists .*-y/--overwrite.*--resume"):
+        guard_outputs([str(out)], ["synthetic:clip"], lock=False)
+    guard_outputs([str(out)], ["synthetic:clip"], overwrite=True, lock=False)
+    guard_outputs([str(out)], ["synthetic:clip"], resume=True, lock=False)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    guard_outputs([str(folder)], ["synthetic:clip"], lock=False)  # an empty folder is fine
+    (folder / "000000.png").write_bytes(b"png")
+    with pytest.raises(VidsynthError, match="a folder with files"):
+        guard_outputs([str(folder)], ["synthetic:clip"], lock=False)
+    guard_outputs(["null", "http", "udp://127.0.0.1:5000", "window"], ["camera:0"], lock=False)
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from vidsynth.streams.outputs import claim_output
+    claim_output(sys.argv[1])
+    print("locked", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_a_second_writer_is_refused_with_the_name_and_a_killed_writer_frees_the_output(tmp_path):
+    out = tmp_path / "out.mkv"
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], stdout=subprocess.PIPE, text=True, cwd=REPO,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        with pytest.raises(VidsynthError, match=rf"{out} is being written by another process \(pid {proc.pid}"):
+            guard_outputs([str(out)], ["synthetic:clip"])
+        sink = LosslessVideoSink(out)
+        with pytest.raises(VidsynthError, match="being written by another process"):
+            sink.open(SyntheticClip(n_frames=2).open())
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        proc.stdout.close()
+    claim_output(out)  # the killed writer's lock went with it
+    release_output(out)
+
+
+def test_a_file_is_under_its_own_name_only_when_complete(tmp_path):
+    out = tmp_path / "labels.mkv"
+    clip = SyntheticClip(n_frames=5, width=64, height=48)
+    sink = LosslessVideoSink(out)
+    sink.open(clip.open())
+    for frame in clip:
+        sink.write(frame)
+        assert not out.exists() and partial_path(out).exists()
+    sink.close()
+    assert out.exists() and not partial_path(out).exists()
+    claim_output(out)  # the sink let go of its lock when it closed
+    release_output(out)
