@@ -167,7 +167,7 @@ class FaceTracker(Stage):
     face); counts frames with no face and faces too small to use.
 
     A face whose box is under ``min_face_fraction`` of the frame's height counts as too small (it is
-    still tracked). Frames without a face keep the last crop. ``counters`` go to the run's metrics.
+    still tracked, but ``face_found`` is False). Frames without a face keep the last crop. ``counters`` go to the run's metrics.
     """
 
     def __init__(self, dst_hw: tuple[int, int], convention: FaceCropConvention | None = None,
@@ -190,10 +190,11 @@ class FaceTracker(Stage):
             self.counters["no_face"] += 1
             frame.conditions["face_found"] = False
         else:
-            frame.conditions["face_found"] = True
+            # a face too small to draw well is tracked but not used (the generator holds its last picture)
             height = self.box.convention.height_ratio * frame_[1]
-            if height < self.min_face_fraction * src_hw[0]:
-                self.counters["face_too_small"] += 1
+            too_small = height < self.min_face_fraction * src_hw[0]
+            self.counters["face_too_small"] += int(too_small)
+            frame.conditions["face_found"] = not too_small
         t = float(frame.pts * frame.time_base) if frame.pts is not None else frame.index / 30.0
         frame.conditions["face_crop"] = self.box.update(face if frame_ is not None else None, t, src_hw,
                                                         self.dst_hw)

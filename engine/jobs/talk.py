@@ -1,0 +1,150 @@
+"""The ``talk`` job: a personal talking head driven by a video or a camera.
+
+``vidsynth talk --model me.safetensors --driver clip.mp4 --output out.mp4``: face landmarks from the
+driver (MediaPipe, or what a synthetic driver carries), a stable face crop, relative retargeting onto the
+target's neutral face (``--retarget absolute``: the driver's landmarks as they are, for a driver who is
+the target), generation, and a feathered paste into the target's background frame from the model file.
+The driver's audio goes to the output. Frames without a usable face are counted (the run's metrics, a
+warning past 5 %).
+
+>>> from vidsynth.engine.jobs.talk import Options, build
+>>> options = Options(model="demo:talk", driver="synthetic:face?frames=50&identity=3", output="talk.mp4")
+>>> # build(options).run()
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .options import RunOptions, option
+
+COMMAND = {
+    "name": "talk",
+    "help": "drive a personal talking-head model (vidsynth train --job talk) with a video or a camera",
+    "description": "Make the person of a talking-head model say what the driver says: face tracking with a "
+    "stable crop, relative retargeting of the driver's expression onto the target's face, generation, and a "
+    "feathered paste into the target's frame, with the driver's audio.",
+}
+
+
+@dataclass(kw_only=True)
+class Options(RunOptions):
+    """What ``vidsynth talk`` takes."""
+
+    model: str = option(help="a talking-head model file (vidsynth train --job talk) or demo:talk",
+                        flags=("--model", "-m"))
+    driver: str = option(help="the driving video file, camera:N, URL or synthetic:face", flags=("--driver", "-d"))
+    output: str | None = option(None, help="output video file (.mp4) or rtmp/udp URL", flags=("--output", "-o"))
+    preview: str | None = option(None, help="show the result live: in a window or a browser page on 127.0.0.1",
+                                 choices=("window", "http"))
+    retarget: str = option("relative", help="relative: the driver's expression on the target's face; absolute: the "
+                           "driver's landmarks as they are (a driver who is the target)",
+                           choices=("relative", "absolute"))
+    reference: str | None = option(None, help="few-shot models only: a photo of the target (not supported yet)")
+    device: str = option("cpu", help="cpu or cuda[:N]")
+
+
+def _check(options: Options) -> str:
+    from vidsynth.errors import VidsynthError
+
+    from .models import resolve_model
+
+    path = resolve_model(options.model)
+    if not os.path.isfile(path):
+        raise VidsynthError(f"model file {path!r} does not exist; train one with vidsynth train --job talk --target "
+                            "me.mp4 --out me.safetensors, or use demo:talk")
+    driver = str(options.driver)
+    if not driver.startswith(("camera", "synthetic:")) and "://" not in driver and not os.path.exists(driver):
+        raise VidsynthError(f"the driver {driver!r} does not exist; give a video file, camera:N or a stream URL")
+    if not options.output and not options.preview:
+        raise VidsynthError("expected --output and/or --preview; found neither, so nothing would be seen")
+    if options.reference is not None:
+        raise VidsynthError("--reference is for few-shot (fs-vid2vid) face models, which vidsynth talk does not drive "
+                            "yet; use a personal model from vidsynth train --job talk")
+    return path
+
+
+def build(options: Options):
+    """The talking head's Pipeline; the options and files are checked before the model loads."""
+    from vidsynth.errors import VidsynthError
+    from vidsynth.networks.model_file import read_job
+
+    from ..extract.face_track import FaceCropConvention, FaceFromArrays, FaceTracker
+    from ..pipeline import Pipeline
+    from ..presets import looks_live, open_input, output_sinks
+    from ..render import load_generator
+    from ..retarget import RelativeRetarget
+    from ..talking_head import TalkingHeadGenerator
+
+    path = _check(options)
+    job = read_job(path)
+    if job is None or job.job != "talk":
+        found = "no job metadata" if job is None else f"a {job.job!r} model"
+        raise VidsynthError(f"{path!r} is not a talking-head model ({found}); train one with vidsynth train --job talk")
+    for key in ("background", "neutral_landmarks"):
+        if key not in job.tensors:
+            raise VidsynthError(f"{path!r} lacks the target's {key.replace('_', ' ')}; re-create it with vidsynth "
+                                "train --job talk")
+    convention = FaceCropConvention.from_dict(job.info.get("crop"))
+    source, _ = open_input(options.driver, None, None)
+    live = looks_live(options.driver) if options.mode == "auto" else options.mode == "live"
+    model = load_generator(path)
+    size = tuple(model.config.output_size)
+    stages = []
+    if str(options.driver).startswith("synthetic:face"):
+        stages.append(FaceFromArrays())
+    else:
+        from ..extract import FaceExtractor
+
+        stages.append(FaceExtractor())
+        if live:
+            from ..extract import LandmarkSmoother
+
+            stages.append(LandmarkSmoother())
+    stages.append(FaceTracker(size, convention))
+    neutral = job.tensors["neutral_landmarks"].numpy()
+    if options.retarget == "relative":
+        stages.append(RelativeRetarget(neutral))
+    stages.append(TalkingHeadGenerator(model, job.tensors["background"].numpy(), neutral, convention,
+                                       options.retarget, options.device))
+    return Pipeline(source, stages, output_sinks(options.output, options.preview, options.resume),
+                    mode=options.mode, metrics_path=options.metrics, progress=options.progress, resume=options.resume,
+                    seed=0 if options.seed is None else options.seed)
+
+
+WARN_MISSING = 0.05  # past this fraction of frames without a usable face, the closing line warns
+
+
+def closing_note(report) -> tuple[str | None, float]:
+    """The closing line's words about frames without a usable face (from the run's metrics)."""
+    from ..talking_head import missing_face_note
+
+    for stage in (report.stages or {}).values():
+        counters = stage.get("counters") or {}
+        if "no_face" in counters and "frames" in counters:
+            return missing_face_note(counters)
+    return None, 0.0
+
+
+def run(options: Options) -> int:
+    """Run the talking head; the closing line says how many frames had no usable face."""
+    import sys
+
+    from . import run_pipeline
+
+    pipeline = build(options)
+    code = run_pipeline(pipeline, options)
+    report = pipeline.report
+    if report is not None:
+        note, fraction = closing_note(report)
+        line = f"talk: {report.frames_out} frames written" + (f" to {options.output}" if options.output else "")
+        if note:
+            line += f"; {note}"
+        print(line, file=sys.stderr)
+        if fraction > WARN_MISSING:
+            print("vidsynth: warning: the driver's face was missing or too small in "
+                  f"{100 * fraction:.1f}% of the frames (the last picture was held); hint: face the camera in even "
+                  "light, and come closer (the face should be at least a tenth of the frame's height)",
+                  file=sys.stderr)
+    return code
