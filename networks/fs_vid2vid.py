@@ -7,10 +7,14 @@ The reference encoding is also the decoder's input. A flow head warps the refere
 current pose on every frame, another (by default the same module) warps the previous output; both
 warped images enter as extra SPADE inputs in the last ``multi_spade_layers`` up blocks.
 
-Streaming: with one reference (K=1) everything that depends on the references only (the encoding
-and the generated weights) is computed once per stream by :meth:`FewShotVid2VidGenerator.encode_references`
-and kept in the state; with several references the attention over them depends on the current
-label, so that part runs per frame (as imaginaire does), and only the per-reference features are kept.
+Streaming: the state is a fixed set of named tensors (:mod:`vidsynth.networks.video_state`). With one
+reference (K=1) everything that depends on the references only (the encoding and the generated
+weights) is computed once per stream by :meth:`FewShotVid2VidGenerator.encode_references` and kept in
+the state (``ref_images``, ``ref_labels``, ``ref_features`` and the generated ``weights.*``); with
+several references the attention over them depends on the current label, so that part runs per frame
+(as imaginaire does), and only the per-reference features and the attention keys are kept
+(``ref_image_features``, ``ref_label_features``, ``attention_keys``). The previous labels and frames
+follow as in vid2vid.
 
 >>> import torch
 >>> cfg = FewShotVid2VidConfig.tiny(label_channels=1)
@@ -19,8 +23,8 @@ label, so that part runs per frame (as imaginaire does), and only the per-refere
 >>> state = model.initial_state(refs)
 >>> for t in range(2):
 ...     out, state = model.step({"label": torch.rand(1, 1, 64, 64)}, state)
->>> out["image"].shape, out["flow"][1].shape
-(torch.Size([1, 3, 64, 64]), torch.Size([1, 2, 64, 64]))
+>>> out["image"].shape, out["flow"].shape, out["reference_flow"].shape
+(torch.Size([1, 3, 64, 64]), torch.Size([1, 2, 64, 64]), torch.Size([1, 2, 64, 64]))
 """
 
 from __future__ import annotations
@@ -39,12 +43,13 @@ from .flow import FlowNetConfig, PairFlowHead, warp
 from .layers import ConvBlock, LinearBlock
 from .registry import register_model
 from .spec import Condition, ModelSpec
-from .vid2vid import (VIDEO_OUTPUTS, EmbedConfig, PoseLabelConfig, _get, embed_from_imaginaire, output_size_from_imaginaire,
-                      pose_from_imaginaire, push_frame, valid_pose_labels)
+from .vid2vid import (VIDEO_OUTPUTS, EmbedConfig, FedBack, PoseLabelConfig, _get, embed_from_imaginaire, output_size_from_imaginaire,
+                      pose_from_imaginaire, valid_pose_labels)
 from .video_layers import HyperResBlock
+from .video_state import TensorDict, empty_history, push_frame
 
-__all__ = ["HyperConfig", "FewShotVid2VidConfig", "ReferenceEncoding", "FewShotVid2VidState",
-           "FewShotVid2VidGenerator", "WeightGenerator", "ReferenceAttention"]
+__all__ = ["HyperConfig", "FewShotVid2VidConfig", "GeneratedWeights", "FewShotVid2VidGenerator", "WeightGenerator",
+           "ReferenceAttention"]
 
 
 @dataclass
@@ -185,6 +190,45 @@ class GeneratedWeights:
     embedding: list[Any]               # label-embedding decoder convs: [w, b] per hyper layer
     norm: list[Any]                    # SPADE modulation convs: [[w, b] x 3 (conv 0, conv 1, shortcut)]
     conv: list[Any]                    # main branch convs (hyper_conv only)
+
+    def tensors(self, prefix: str = "weights.") -> TensorDict:
+        """The weights as named tensors (``weights.norm.0.1.weight``); a bias that was not generated is absent.
+
+        >>> w = GeneratedWeights([[torch.zeros(1, 2), None]], [], [])
+        >>> list(w.tensors()), GeneratedWeights.from_tensors(w.tensors()).embedding[0][1]
+        (['weights.embedding.0.weight'], None)
+        """
+        out: TensorDict = {}
+
+        def add(name: str, pair: Any) -> None:
+            out[f"{prefix}{name}.weight"] = pair[0]
+            if pair[1] is not None:
+                out[f"{prefix}{name}.bias"] = pair[1]
+
+        for i, pair in enumerate(self.embedding):
+            add(f"embedding.{i}", pair)
+        for kind in ("norm", "conv"):
+            for i, block in enumerate(getattr(self, kind)):
+                for j, pair in enumerate(block):
+                    add(f"{kind}.{i}.{j}", pair)
+        return out
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str = "weights.") -> "GeneratedWeights":
+        """The inverse of :meth:`tensors` (the layout follows from the names, so a traced step has no branch on data)."""
+        def pair(name: str) -> list[Any]:
+            return [tensors[f"{prefix}{name}.weight"], tensors.get(f"{prefix}{name}.bias")]
+
+        def count(kind: str) -> int:
+            n = 0
+            while any(k.startswith(f"{prefix}{kind}.{n}.") for k in tensors):
+                n += 1
+            return n
+
+        embedding = [pair(f"embedding.{i}") for i in range(count("embedding"))]
+        norm = [[pair(f"norm.{i}.{j}") for j in range(3)] for i in range(count("norm"))]
+        conv = [[pair(f"conv.{i}.{j}") for j in range(3)] for i in range(count("conv"))]
+        return cls(embedding, norm, conv)
 
 
 class ReferenceAttention(nn.Module):
@@ -372,31 +416,6 @@ class WeightGenerator(nn.Module):
         return out
 
 
-@dataclass
-class ReferenceEncoding:
-    """What depends only on the references; computed once per stream by ``encode_references``."""
-
-    ref_images: torch.Tensor               # [N, K, 3, H, W]
-    ref_labels: torch.Tensor               # [N, K, C, H, W] (pose filtering applied)
-    features: torch.Tensor | None = None   # K=1: the decoder input
-    weights: GeneratedWeights | None = None  # K=1: the generated weights
-    partial: tuple | None = None           # K>1: (image feats, label feats, layers done, attention keys)
-
-    @property
-    def num_references(self) -> int:
-        return self.ref_images.shape[1]
-
-
-@dataclass
-class FewShotVid2VidState:
-    """A few-shot vid2vid stream: the encoded references and the last ``num_frames_G - 1`` labels/outputs."""
-
-    references: ReferenceEncoding | None = None
-    prev_labels: torch.Tensor | None = None
-    prev_images: torch.Tensor | None = None
-    frame_index: int = 0
-
-
 @register_model("fs_vid2vid", FewShotVid2VidConfig)
 class FewShotVid2VidGenerator(nn.Module):
     """Few-shot vid2vid generator. ``forward`` is one imaginaire-style call; ``step`` the streaming form."""
@@ -499,8 +518,14 @@ class FewShotVid2VidGenerator(nn.Module):
             raise VidsynthError(f"{what}: references have different channel counts {sorted(channels)}")
         return torch.stack(fitted, dim=1)
 
-    def encode_references(self, ref_images: Any, ref_labels: Any) -> ReferenceEncoding:
-        """The per-stream work: encode the references (and, for one reference, generate the weights)."""
+    def encode_references(self, ref_images: Any, ref_labels: Any) -> TensorDict:
+        """The per-stream work: encode the references (and, for one reference, generate the weights).
+
+        Returns the references' part of the state as named tensors: ``ref_images`` [N,K,3,H,W] and
+        ``ref_labels`` [N,K,C,H,W] (pose filtering applied); for K=1 the decoder input ``ref_features``
+        and the generated ``weights.*``; for K>1 ``ref_image_features`` (and ``ref_label_features``)
+        [N*K, ...] up to where the attention combines them, and the attention's ``attention_keys``.
+        """
         images, labels = self.prepare_references(ref_images, ref_labels)
         labels = valid_pose_labels(labels, self.config.pose, remove_face=False)
         n, k = images.shape[:2]
@@ -511,18 +536,22 @@ class FewShotVid2VidGenerator(nn.Module):
             raise VidsynthError(f"this model was built for {self.config.few_shot_K} reference(s) and has no attention "
                                 f"module to combine {k}; give one reference or a model trained with several")
         x, x_label, done = wg.encode_until_attention(flat_img, flat_lbl)
+        refs = {"ref_images": images, "ref_labels": labels}
         if k == 1:
             features, encoded = wg.encode_after(x, x_label, done)
-            return ReferenceEncoding(images, labels, features=features, weights=wg.generate(encoded))
-        keys = wg.attention_module.encode(flat_lbl, "atn_key")
-        return ReferenceEncoding(images, labels, partial=(x, x_label, done, keys))
+            return {**refs, "ref_features": features, **wg.generate(encoded).tensors()}
+        refs.update(ref_image_features=x, attention_keys=wg.attention_module.encode(flat_lbl, "atn_key"))
+        if x_label is not None:
+            refs["ref_label_features"] = x_label
+        return refs
 
-    def _frame_encoding(self, refs: ReferenceEncoding, label: torch.Tensor):
+    def _frame_encoding(self, refs: TensorDict, label: torch.Tensor):
         """Decoder input, weights and chosen reference index for this frame."""
-        if refs.partial is None:
-            return refs.features, refs.weights, None
-        wg, k = self.weight_generator, refs.num_references
-        x, x_label, done, keys = refs.partial
+        if "attention_keys" not in refs:
+            return refs["ref_features"], GeneratedWeights.from_tensors(refs), None
+        wg, k = self.weight_generator, refs["ref_images"].shape[1]
+        x, x_label, keys = refs["ref_image_features"], refs.get("ref_label_features"), refs["attention_keys"]
+        done = self.config.hyper.attention_downsamples  # where encode_until_attention stopped
         attention = wg.attention_module.attention(keys, label, k)
         x = wg.attention_module.combine(x, attention, k)
         if x_label is not None:
@@ -534,7 +563,7 @@ class FewShotVid2VidGenerator(nn.Module):
     # ---- one frame -------------------------------------------------------------------------------
     def forward(self, label: torch.Tensor, ref_labels: torch.Tensor | None = None,
                 ref_images: torch.Tensor | None = None, prev_labels: torch.Tensor | None = None,
-                prev_images: torch.Tensor | None = None, references: ReferenceEncoding | None = None
+                prev_images: torch.Tensor | None = None, references: TensorDict | None = None
                 ) -> dict[str, Any]:
         """One frame. Give ``ref_labels``/``ref_images`` [N,K,...] (encoded on the spot, as in training)
         or ``references`` from :meth:`encode_references`.
@@ -549,9 +578,10 @@ class FewShotVid2VidGenerator(nn.Module):
             if ref_images is None or ref_labels is None:
                 raise ValueError("give ref_images and ref_labels, or references from encode_references()")
             references = self.encode_references(ref_images, ref_labels)
-        if label.shape[2:] != references.ref_images.shape[3:]:
+        ref_size = references["ref_images"].shape[3:]
+        if label.shape[2:] != ref_size:
             raise VidsynthError(f"the driving label is {label.shape[2]}x{label.shape[3]} but the references are "
-                                f"{references.ref_images.shape[3]}x{references.ref_images.shape[4]}; fit both to the "
+                                f"{ref_size[0]}x{ref_size[1]}; fit both to the "
                                 f"model size {cfg.output_size[0]}x{cfg.output_size[1]}")
         unit = 2 ** cfg.num_downsamples
         if label.shape[2] % unit or label.shape[3] % unit:
@@ -579,12 +609,12 @@ class FewShotVid2VidGenerator(nn.Module):
         image = torch.tanh(self.conv_img(x))
         return {"image": image, "flow": flows, "occlusion_mask": masks, "warped_image": warped, "ref_idx": ref_idx}
 
-    def _flows(self, label, refs: ReferenceEncoding, prev_labels, prev_images, ref_idx):
+    def _flows(self, label, refs: TensorDict, prev_labels, prev_images, ref_idx):
         if ref_idx is None:
-            ref_label, ref_image = refs.ref_labels[:, 0], refs.ref_images[:, 0]
+            ref_label, ref_image = refs["ref_labels"][:, 0], refs["ref_images"][:, 0]
         else:
             pick = torch.arange(label.shape[0], device=label.device)
-            ref_label, ref_image = refs.ref_labels[pick, ref_idx], refs.ref_images[pick, ref_idx]
+            ref_label, ref_image = refs["ref_labels"][pick, ref_idx], refs["ref_images"][pick, ref_idx]
         flows, masks, warped, cond = [None, None], [None, None], [None, None], [None, None]
         if self.config.warp_ref:
             flows[0], masks[0] = self.flow_network_ref(label, ref_label, ref_image)
@@ -606,29 +636,59 @@ class FewShotVid2VidGenerator(nn.Module):
         return {"label": (cfg.label_channels, h, w), "ref_images": (cfg.few_shot_K, cfg.image_channels, h, w),
                 "ref_labels": (cfg.few_shot_K, cfg.label_channels, h, w)}
 
-    def initial_state(self, references: ReferenceEncoding | None = None) -> FewShotVid2VidState:
-        """A stream's state: give the encoded references (``encode_references``)."""
-        return FewShotVid2VidState(references=references)
+    def initial_state(self, references: TensorDict | None = None) -> TensorDict:
+        """A stream's state: the encoded references (:meth:`encode_references`) and no previous frames yet."""
+        references = dict(references or {})
+        cfg = self.config
+        device, dtype = (references["ref_images"].device, references["ref_images"].dtype) if references \
+            else (None, torch.float32)
+        n = references["ref_images"].shape[0] if references else 1
+        return {**references,
+                "prev_labels": empty_history(n, cfg.label_channels, cfg.output_size, device, dtype),
+                "prev_images": empty_history(n, cfg.image_channels, cfg.output_size, device, dtype)}
 
-    def reset(self, state: FewShotVid2VidState | None = None) -> FewShotVid2VidState:
+    def reset(self, state: TensorDict | None = None) -> TensorDict:
         """New scene in the same stream: forget the previous frames, keep the references."""
-        return FewShotVid2VidState(references=state.references if state is not None else None)
+        references = {k: v for k, v in (state or {}).items() if k not in ("prev_labels", "prev_images")}
+        return self.initial_state(references)
 
-    def step(self, conditions: dict[str, torch.Tensor] | torch.Tensor,
-             state: FewShotVid2VidState) -> tuple[dict[str, Any], FewShotVid2VidState]:
+    def step(self, conditions: dict[str, torch.Tensor] | torch.Tensor, state: TensorDict | None, *,
+             fed_back: FedBack | None = None, detach: bool = True) -> tuple[TensorDict, TensorDict]:
         """Generate one frame from ``conditions['label']`` and advance the state.
 
         ``conditions`` may also carry ``ref_images``/``ref_labels`` to (re)encode the references.
+        Outputs: ``image``; ``reference_flow``, ``reference_occlusion_mask``, ``reference_warped_image``
+        (the reference warped to this frame); ``flow``, ``occlusion_mask``, ``warped_image`` (the previous
+        frame, once ``num_frames_G - 1`` are held); ``reference_index`` (K>1: the reference warped).
+        ``fed_back`` and ``detach`` are the training hooks of :meth:`Vid2VidGenerator.step`.
         """
-        if isinstance(conditions, dict) and "ref_images" in conditions:
-            state = FewShotVid2VidState(references=self.encode_references(conditions["ref_images"],
-                                                                          conditions["ref_labels"]))
-        if state is None or state.references is None:
+        conditions = conditions if isinstance(conditions, dict) else {"label": conditions}
+        if "ref_images" in conditions:
+            state = self.initial_state(self.encode_references(conditions["ref_images"], conditions["ref_labels"]))
+        if state is None or "ref_images" not in state:
             raise VidsynthError("few-shot vid2vid needs reference images: call encode_references(images, labels) "
                                 "and pass the result to initial_state() before the first step")
-        label = conditions["label"] if isinstance(conditions, dict) else conditions
-        out = self(label, prev_labels=state.prev_labels, prev_images=state.prev_images, references=state.references)
+        label = conditions["label"]
+        previous = (None, None) if state["prev_images"].shape[1] == 0 else (state["prev_labels"], state["prev_images"])
+        references = {k: v for k, v in state.items() if k not in ("prev_labels", "prev_images")}
+        out = self(label, prev_labels=previous[0], prev_images=previous[1], references=references)
         keep = self.config.num_frames_G - 1
-        return out, replace(state, prev_labels=push_frame(state.prev_labels, label, keep),
-                            prev_images=push_frame(state.prev_images, out["image"].detach(), keep),
-                            frame_index=state.frame_index + 1)
+        image = out["image"].detach() if detach else out["image"]
+        if fed_back is not None:
+            image = fed_back(image)
+        return self.step_outputs(out), {**state, "prev_labels": push_frame(state["prev_labels"], label, keep),
+                                        "prev_images": push_frame(state["prev_images"], image, keep)}
+
+    @staticmethod
+    def step_outputs(out: dict[str, Any]) -> TensorDict:
+        """``forward``'s [reference, previous] pairs as named tensors; what was not computed is absent."""
+        named = {"image": out["image"]}
+        for key in ("flow", "occlusion_mask", "warped_image"):
+            reference, previous = out[key]
+            if reference is not None:
+                named[f"reference_{key}"] = reference
+            if previous is not None:
+                named[key] = previous
+        if out.get("ref_idx") is not None:
+            named["reference_index"] = out["ref_idx"]
+        return named

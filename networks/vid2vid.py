@@ -7,7 +7,8 @@ Once ``num_frames_G - 1`` previous frames exist, a flow head predicts the flow f
 previous frame to the current one and an occlusion mask; the warped frame and the mask are embedded
 and added as a second SPADE input in the last ``multi_spade_layers`` up blocks.
 
-Streaming use is a step function; the state keeps the last ``num_frames_G - 1`` labels and outputs:
+Streaming use is a step function whose state is two named tensors, the last ``num_frames_G - 1``
+labels and outputs (see :mod:`vidsynth.networks.video_state`):
 
 >>> import torch
 >>> cfg = Vid2VidConfig.tiny(label_channels=4, output_size=(32, 64))
@@ -15,7 +16,7 @@ Streaming use is a step function; the state keeps the last ``num_frames_G - 1`` 
 >>> state = model.initial_state()
 >>> for t in range(3):
 ...     out, state = model.step({"label": torch.rand(1, 4, 32, 64)}, state)
->>> out["image"].shape, out["flow"].shape, state.prev_images.shape
+>>> out["image"].shape, out["flow"].shape, state["prev_images"].shape
 (torch.Size([1, 3, 32, 64]), torch.Size([1, 2, 32, 64]), torch.Size([1, 2, 3, 32, 64]))
 """
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -36,9 +37,10 @@ from .layers import ConvBlock, LinearBlock, ResBlock, resize_nearest
 from .registry import register_model
 from .spec import Condition, ModelSpec
 from .video_layers import LabelEmbedder
+from .video_state import TensorDict, empty_history, model_device_dtype, push_frame
 
 __all__ = [
-    "EmbedConfig", "PoseLabelConfig", "Vid2VidConfig", "Vid2VidState", "Vid2VidGenerator",
+    "EmbedConfig", "PoseLabelConfig", "Vid2VidConfig", "Vid2VidGenerator", "FedBack",
     "valid_pose_labels", "push_frame", "VideoDiscriminatorConfig", "VideoDiscriminator", "skipped_frames",
 ]
 
@@ -87,14 +89,8 @@ def valid_pose_labels(labels: torch.Tensor | None, cfg: PoseLabelConfig | None,
     return labels
 
 
-def push_frame(history: torch.Tensor | None, frame: torch.Tensor, keep: int) -> torch.Tensor:
-    """Append ``frame`` [N,C,H,W] to ``history`` [N,T,C,H,W], keeping the newest ``keep`` frames."""
-    frame = frame.unsqueeze(1)
-    if history is None or keep <= 0:
-        return frame if keep > 0 else frame[:, :0]
-    if history.shape[1] >= keep:
-        history = history[:, history.shape[1] - keep + 1:]
-    return torch.cat([history, frame], dim=1)
+# What a step does to a generated frame before the next frames see it (the trainer adds noise here).
+FedBack = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -159,15 +155,6 @@ class Vid2VidConfig:
     def bottleneck_size(self) -> tuple[int, int]:
         h, w = self.output_size
         return h // 2 ** self.num_layers, w // 2 ** self.num_layers
-
-
-@dataclass
-class Vid2VidState:
-    """What a vid2vid stream carries between frames: the last ``num_frames_G - 1`` labels and outputs."""
-
-    prev_labels: torch.Tensor | None = None   # [N, t, C, H, W], t <= num_frames_G - 1
-    prev_images: torch.Tensor | None = None   # [N, t, 3, H, W], generated frames
-    frame_index: int = 0                      # frames generated since the last reset
 
 
 def _check_embedding_widths(cfg: "Vid2VidConfig") -> None:
@@ -347,34 +334,56 @@ class Vid2VidGenerator(nn.Module):
         h, w = self.config.output_size
         return {"label": (self.config.label_channels, h, w)}
 
-    def initial_state(self) -> Vid2VidState:
-        """The state at the start of a stream (and after a discontinuity)."""
-        return Vid2VidState()
+    def initial_state(self, batch_size: int = 1) -> TensorDict:
+        """The state at the start of a stream (and after a discontinuity): no previous frames yet.
 
-    def reset(self, state: Vid2VidState | None = None) -> Vid2VidState:
+        ``prev_labels`` [N, 0, C, H, W] and ``prev_images`` [N, 0, 3, H, W] on the model's device; the
+        first step replaces them, whatever their batch and size.
+        """
+        cfg = self.config
+        device, dtype = model_device_dtype(self)
+        return {"prev_labels": empty_history(batch_size, cfg.label_channels, cfg.output_size, device, dtype),
+                "prev_images": empty_history(batch_size, cfg.image_channels, cfg.output_size, device, dtype)}
+
+    def reset(self, state: TensorDict | None = None) -> TensorDict:
         """A fresh state; call on a scene cut, seek or new stream."""
         return self.initial_state()
 
-    def step(self, conditions: dict[str, torch.Tensor] | torch.Tensor,
-             state: Vid2VidState | None = None) -> tuple[dict[str, Any], Vid2VidState]:
+    def step(self, conditions: dict[str, torch.Tensor] | torch.Tensor, state: TensorDict | None = None, *,
+             fed_back: FedBack | None = None, detach: bool = True) -> tuple[TensorDict, TensorDict]:
         """Generate one frame from ``conditions['label']`` [N,C,H,W] and advance the state.
 
-        The label must be at the model's size (``cfg.output_size``); fitting other sizes is the
-        generator stage's job.
+        Returns the outputs that exist for this frame (``image``; ``flow``, ``occlusion_mask`` and
+        ``warped_image`` once ``num_frames_G - 1`` previous frames are held) and the next state. The
+        label must be at the model's size (``cfg.output_size``); fitting other sizes is the generator
+        stage's job. Training hooks: the generated frame is kept detached from the graph (``detach``)
+        and passed through ``fed_back`` before later frames see it.
         """
         state = state if state is not None else self.initial_state()
-        label = conditions["label"] if isinstance(conditions, dict) else conditions
-        out = self(label, state.prev_labels, state.prev_images, **self._step_extras(conditions))
-        return out, self._advance(state, label, out["image"])
+        conditions = conditions if isinstance(conditions, dict) else {"label": conditions}
+        out = self._frame(conditions, state)
+        outputs = {k: v for k, v in out.items() if isinstance(v, torch.Tensor)}
+        return outputs, self._advance(state, conditions["label"], out["image"], fed_back, detach)
 
-    def _step_extras(self, conditions: Any) -> dict[str, Any]:
-        return {}
+    @staticmethod
+    def _previous(state: TensorDict) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The previous labels and frames for ``forward`` (None at a stream's start: a static shape test)."""
+        if state["prev_images"].shape[1] == 0:
+            return None, None
+        return state["prev_labels"], state["prev_images"]
 
-    def _advance(self, state: Vid2VidState, label: torch.Tensor, image: torch.Tensor) -> Vid2VidState:
+    def _frame(self, conditions: dict[str, torch.Tensor], state: TensorDict) -> dict[str, Any]:
+        """One frame's forward from the conditions and the state (wc-vid2vid adds guidance)."""
+        return self(conditions["label"], *self._previous(state))
+
+    def _advance(self, state: TensorDict, label: torch.Tensor, image: torch.Tensor, fed_back: FedBack | None,
+                 detach: bool) -> TensorDict:
         keep = self.config.num_frames_G - 1
-        return replace(state, prev_labels=push_frame(state.prev_labels, label, keep),
-                       prev_images=push_frame(state.prev_images, image.detach(), keep),
-                       frame_index=state.frame_index + 1)
+        image = image.detach() if detach else image
+        if fed_back is not None:
+            image = fed_back(image)
+        return {**state, "prev_labels": push_frame(state["prev_labels"], label, keep),
+                "prev_images": push_frame(state["prev_images"], image, keep)}
 
 
 def _get(d: dict | None, key: str, default: Any) -> Any:

@@ -10,7 +10,9 @@ stage renders it from its world, or, for imaginaire's precomputed data, from the
 first colour it was given.
 
 Frames before the flow path is active come from a single-image SPADE model when the config has one
-(imaginaire's project config), with one random style code per stream kept in the state.
+(imaginaire's project config), with one random style code per stream kept in the state
+(``single_image_z``, next to vid2vid's previous labels and frames). The guidance is a per-frame
+condition, never state: the world that renders it lives outside the network.
 
 >>> import torch
 >>> model = WCVid2VidGenerator(WCVid2VidConfig.tiny(label_channels=4)).eval()
@@ -34,10 +36,10 @@ from vidsynth.errors import VidsynthError
 
 from .registry import register_model
 from .spec import Condition, ModelSpec
-from .vid2vid import (VIDEO_OUTPUTS, Vid2VidConfig, Vid2VidGenerator, Vid2VidState, _get,
-                      vid2vid_fields_from_imaginaire)
+from .vid2vid import VIDEO_OUTPUTS, Vid2VidConfig, Vid2VidGenerator, _get, vid2vid_fields_from_imaginaire
+from .video_state import TensorDict, model_device_dtype
 
-__all__ = ["WCVid2VidConfig", "WCVid2VidState", "WCVid2VidGenerator", "GUIDANCE_CHANNELS"]
+__all__ = ["WCVid2VidConfig", "WCVid2VidGenerator", "GUIDANCE_CHANNELS"]
 
 GUIDANCE_CHANNELS = 4  # RGB in [-1, 1] + coverage mask in {0, 1}
 
@@ -79,13 +81,6 @@ class WCVid2VidConfig(Vid2VidConfig):
                                 "(cfg['_root']) so its config can be read")
         return cls(**vid2vid_fields_from_imaginaire(cfg),
                    guidance_only_with_flow=bool(_get(guidance, "only_with_flow", False)), single_image=single)
-
-
-@dataclass
-class WCVid2VidState(Vid2VidState):
-    """vid2vid's state plus the single-image model's style code (drawn once per stream)."""
-
-    single_image_z: torch.Tensor | None = None
 
 
 @register_model("wc_vid2vid", WCVid2VidConfig)
@@ -147,33 +142,32 @@ class WCVid2VidGenerator(Vid2VidGenerator):
             if single_image_z is None:
                 raise ValueError("this model starts streams with its single-image model: pass single_image_z")
             image = self.single_image_model.spade_generator(label, single_image_z)
-            return {"image": image, "flow": None, "occlusion_mask": None, "warped_image": None,
-                    "source": "single_image"}
-        out = super().forward(label, prev_labels, prev_images, guidance=guidance)
-        out["source"] = "video"
-        return out
+            return {"image": image, "flow": None, "occlusion_mask": None, "warped_image": None}
+        return super().forward(label, prev_labels, prev_images, guidance=guidance)
 
     def conditions_spec(self) -> dict[str, tuple]:
         spec = super().conditions_spec()
         spec["guidance"] = (GUIDANCE_CHANNELS,) + spec["label"][1:]  # optional
         return spec
 
-    def initial_state(self, single_image_z: torch.Tensor | None = None) -> WCVid2VidState:
-        """A fresh stream; the single-image model's code is drawn here unless given."""
-        if self.single_image_model is not None and single_image_z is None:
-            single_image_z = torch.randn(1, self.single_image_model.config.style_dims)
-        return WCVid2VidState(single_image_z=single_image_z)
+    def initial_state(self, single_image_z: torch.Tensor | None = None, batch_size: int = 1) -> TensorDict:
+        """A fresh stream: vid2vid's state, plus the single-image model's style code ``single_image_z``
+        [1 or N, style_dims] (drawn here unless given) when the model has one."""
+        state = super().initial_state(batch_size)
+        if self.single_image_model is not None:
+            if single_image_z is None:
+                device, dtype = model_device_dtype(self)
+                single_image_z = torch.randn(1, self.single_image_model.config.style_dims).to(device, dtype)
+            state["single_image_z"] = single_image_z
+        return state
 
-    def reset(self, state=None) -> WCVid2VidState:
+    def reset(self, state: TensorDict | None = None) -> TensorDict:
         return self.initial_state()
 
-    def step(self, conditions, state=None):
+    def _frame(self, conditions: dict[str, torch.Tensor], state: TensorDict) -> dict[str, Any]:
         """One frame from ``conditions['label']`` and optional ``conditions['guidance']`` [N,4,H,W]."""
-        state = state if state is not None else self.initial_state()
-        label = conditions["label"] if isinstance(conditions, dict) else conditions
-        guidance = conditions.get("guidance") if isinstance(conditions, dict) else None
-        z = state.single_image_z
+        label = conditions["label"]
+        z = state.get("single_image_z")
         if z is not None and z.shape[0] != label.shape[0]:
             z = z.expand(label.shape[0], -1)
-        out = self(label, state.prev_labels, state.prev_images, guidance=guidance, single_image_z=z)
-        return out, self._advance(state, label, out["image"])
+        return self(label, *self._previous(state), guidance=conditions.get("guidance"), single_image_z=z)

@@ -91,7 +91,8 @@ def compare_outputs(ours: dict, ref: dict) -> dict[str, float]:
         if ref_name not in ref:
             continue
         r, o = ref[ref_name], ours.get(our_name)
-        if isinstance(r, (list, tuple)):
+        if isinstance(r, (list, tuple)):  # fs-vid2vid's [reference, previous] pairs: two named outputs of ours
+            o = [ours.get(f"reference_{our_name}"), o]
             for tag, ri, oi in zip(("ref", "prev"), r, o if o is not None else [None] * len(r)):
                 if ri is None and oi is None:
                     continue

@@ -67,14 +67,17 @@ def test_outputs_and_state(model):
     state = model.initial_state(model.encode_references(torch.rand(1, 1, 3, 64, 64), torch.rand(1, 1, 1, 64, 64)))
     out, state = model.step({"label": frames(1)[0]}, state)
     assert out["image"].shape == (1, 3, 64, 64)
-    assert out["flow"][0].shape == (1, 2, 64, 64) and out["flow"][1] is None  # no previous frame yet
-    assert out["warped_image"][0].shape == (1, 3, 64, 64)
+    assert out["reference_flow"].shape == (1, 2, 64, 64) and "flow" not in out  # no previous frame yet
+    assert out["reference_warped_image"].shape == (1, 3, 64, 64)
     out, state = model.step({"label": frames(1, seed=1)[0]}, state)
-    assert out["flow"][1].shape == (1, 2, 64, 64) and out["occlusion_mask"][1].shape == (1, 1, 64, 64)
-    assert state.prev_images.shape == (1, 1, 3, 64, 64)  # num_frames_G - 1 = 1 kept
-    refs = state.references
+    assert out["flow"].shape == (1, 2, 64, 64) and out["occlusion_mask"].shape == (1, 1, 64, 64)
+    assert state["prev_images"].shape == (1, 1, 3, 64, 64)  # num_frames_G - 1 = 1 kept
+    assert all(isinstance(v, torch.Tensor) for v in list(out.values()) + list(state.values()))
+    # the references' part: the images, the decoder input and the generated weights, computed once
+    refs = {k: v for k, v in state.items() if not k.startswith("prev_")}
+    assert {"ref_images", "ref_labels", "ref_features", "weights.norm.0.0.weight"} <= set(refs)
     state = model.reset(state)
-    assert state.references is refs and state.prev_images is None
+    assert all(state[k] is v for k, v in refs.items()) and state["prev_images"].shape[1] == 0
 
 
 def test_step_without_references_is_a_clear_error(model):
@@ -117,7 +120,7 @@ def test_several_references_attention_per_frame():
         state = model.initial_state(model.encode_references(torch.rand(1, 2, 3, 64, 64), torch.rand(1, 2, 1, 64, 64)))
         for label in frames(4):
             out, state = model.step({"label": label}, state)
-            assert out["ref_idx"].shape == (1,) and 0 <= int(out["ref_idx"]) < 2
+            assert out["reference_index"].shape == (1,) and 0 <= int(out["reference_index"]) < 2
         # per-reference features and attention keys once; the query (current label) per frame
         assert (len(enc_calls), len(key_calls), len(query_calls)) == (1, 1, 4)
     finally:
@@ -175,7 +178,9 @@ def test_other_reference_label_modes_and_hyper_convs(mode, hyper_conv):
     torch.manual_seed(0)
     m = FewShotVid2VidGenerator(cfg).eval()
     refs = m.encode_references(torch.rand(1, 1, 3, 64, 64), torch.rand(1, 1, 1, 64, 64))
-    assert len(refs.weights.conv) == (cfg.num_hyper_layers if hyper_conv else 0)
+    from vidsynth.networks.fs_vid2vid import GeneratedWeights
+
+    assert len(GeneratedWeights.from_tensors(refs).conv) == (cfg.num_hyper_layers if hyper_conv else 0)
     state = m.initial_state(refs)
     for _ in range(2):
         out, state = m.step({"label": torch.rand(1, 1, 64, 64)}, state)

@@ -55,13 +55,17 @@ def test_single_image_model_makes_first_frames():
                         spade_filters=8, style_dims=8, style_encoder_filters=4, spade_norm="instance",
                         global_adaptive_norm="instance")
     model = WCVid2VidGenerator(WCVid2VidConfig.tiny(label_channels=4, single_image=spade)).eval()
-    state = model.initial_state(single_image_z=torch.randn(1, 8))
+    z = torch.randn(1, 8)
+    state = model.initial_state(single_image_z=z)
+    assert torch.equal(state["single_image_z"], z)  # the stream's style code is state, a named tensor
     sources = []
     for label in labels(3):
         out, state = model.step({"label": label, "guidance": torch.zeros(1, 4, 32, 64)}, state)
-        sources.append(out["source"])
-        assert out["image"].shape == (1, 3, 32, 64)
+        single = model.single_image_model.spade_generator(label, z)
+        sources.append("single_image" if torch.equal(out["image"], single) else "video")
+        assert out["image"].shape == (1, 3, 32, 64) and ("flow" in out) == (sources[-1] == "video")
     assert sources == ["single_image", "single_image", "video"]
+    assert model.initial_state()["single_image_z"].shape == (1, 8)  # drawn when not given
 
 
 def test_conditions_spec(model):
