@@ -1,0 +1,102 @@
+"""`vidsynth talk`: the target's background with the generated face pasted (feathered) where the target's
+face is (relative) or where the driver's is (absolute); the errors a user can cause; no-face counts."""
+
+import numpy as np
+import pytest
+import torch
+
+from vidsynth.engine.extract.face_track import FaceCropConvention, rigid_frame
+from vidsynth.engine.jobs.talk import Options, build, closing_note
+from vidsynth.engine.talking_head import feather_mask, feathered_paste
+from vidsynth.engine.fitting import Placement
+from vidsynth.errors import VidsynthError
+from vidsynth.networks.model_file import JobMetadata, save_model
+from vidsynth.networks.registry import build_model
+from vidsynth.networks.vid2vid import Vid2VidConfig
+from vidsynth.streams.synthetic.face import FaceConfig, FaceWorld
+
+
+@pytest.fixture(scope="module")
+def talk_model(tmp_path_factory):
+    torch.manual_seed(0)
+    cfg = Vid2VidConfig.tiny(output_size=(32, 32), label_channels=1, num_frames_G=2, weight_norm="none")
+    model = build_model("vid2vid", cfg)
+    world = FaceWorld(FaceConfig(width=96, height=80, identity=1, motion=0))
+    background = np.full((80, 96, 3), 200, np.uint8)  # a plain backdrop: the paste must show against it
+    background[:, :10] = 20
+    job = JobMetadata("talk", {"crop": FaceCropConvention().to_dict(), "size": [32, 32]},
+                      {"neutral_landmarks": torch.from_numpy(world.frame(0)["face"]),
+                       "background": torch.from_numpy(background)})
+    path = tmp_path_factory.mktemp("talk") / "me.safetensors"
+    save_model(model, path, job=job)
+    return str(path), background, world.frame(0)["face"]
+
+
+def _frames(path):
+    import av
+
+    with av.open(path) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def test_relative_output_is_the_targets_frame_with_the_face_pasted_at_the_targets_face(tmp_path, talk_model):
+    path, background, neutral = talk_model
+    out = str(tmp_path / "talk.mp4")
+    pipeline = build(Options(model=path, driver="synthetic:face?frames=6&width=128&height=96&identity=4", output=out,
+                             progress=False))
+    pipeline.run()
+    frames = _frames(out)
+    assert len(frames) == 6 and frames[0].shape == background.shape
+    centre, size = rigid_frame(neutral)
+    box = FaceCropConvention().placement(centre, size, background.shape[:2], (32, 32)).box
+    x0, y0, x1, y1 = box
+    f = frames[3].astype(int)
+    outside = np.ones(background.shape[:2], bool)
+    outside[max(0, y0 - 2):y1 + 2, max(0, x0 - 2):x1 + 2] = False
+    assert np.abs(f[outside] - background[outside]).mean() < 4  # the target's background, untouched (H.264)
+    cy, cx = (y0 + y1) // 2, (x0 + x1) // 2
+    assert np.abs(f[cy - 4:cy + 4, cx - 4:cx + 4] - 200).mean() > 10  # the generated face is there
+
+
+def test_absolute_output_follows_the_drivers_face_at_the_drivers_size(tmp_path, talk_model):
+    path, _, _ = talk_model
+    out = str(tmp_path / "abs.mp4")
+    build(Options(model=path, driver="synthetic:face?frames=4&width=128&height=96&identity=4", output=out,
+                  retarget="absolute", progress=False)).run()
+    frames = _frames(out)
+    assert frames[0].shape == (96, 128, 3)
+
+
+def test_feathered_paste_blends_only_inside_the_box():
+    canvas = torch.zeros(1, 3, 40, 60)
+    generated = torch.ones(1, 3, 16, 16)
+    p = Placement((20, 10, 36, 26), (40, 60), (16, 16))
+    out = feathered_paste(generated, canvas, p, feather=0.25)
+    assert out[0, :, 18, 28].min() == 1.0  # the middle: all generated
+    assert 0 < float(out[0, 0, 10, 28]) < 0.5  # the edge: feathered
+    assert out[0, :, :10].abs().max() == 0 and out[0, :, :, :20].abs().max() == 0
+    m = feather_mask((16, 16), 0.25)
+    assert torch.allclose(m, m.flip(-1)) and torch.allclose(m, m.flip(-2))
+
+
+def test_user_errors(tmp_path, talk_model):
+    path, _, _ = talk_model
+    plain = tmp_path / "plain.safetensors"
+    save_model(build_model("vid2vid", Vid2VidConfig.tiny(output_size=(32, 32), label_channels=1)), plain)
+    with pytest.raises(VidsynthError, match="not a talking-head model"):
+        build(Options(model=str(plain), driver="synthetic:face", output=str(tmp_path / "o.mp4")))
+    with pytest.raises(VidsynthError, match="driver"):
+        build(Options(model=path, driver=str(tmp_path / "none.mp4"), output=str(tmp_path / "o.mp4")))
+    with pytest.raises(VidsynthError, match="--output"):
+        build(Options(model=path, driver="synthetic:face"))
+    with pytest.raises(VidsynthError, match="unknown model name"):
+        build(Options(model="demo:nothing", driver="synthetic:face", output=str(tmp_path / "o.mp4")))
+
+
+def test_faces_too_small_are_counted_in_the_metrics(tmp_path, talk_model):
+    path, _, _ = talk_model
+    pipeline = build(Options(model=path, driver="synthetic:face?frames=5&width=128&height=96&face_size=0.05",
+                             output=str(tmp_path / "small.mp4"), progress=False))
+    report = pipeline.run()
+    note, fraction = closing_note(report)
+    assert fraction == 1.0 and "5 too small" in note
