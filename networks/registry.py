@@ -29,6 +29,7 @@ from vidsynth.errors import VidsynthError
 __all__ = [
     "register_model",
     "describe_model",
+    "describe_config",
     "available_models",
     "model_class",
     "build_model",
@@ -76,6 +77,18 @@ def describe_model(model: nn.Module):
         raise VidsynthError(f"{type(model).__name__} does not describe itself, so vidsynth cannot tell what it reads; "
                             "give the model class a describe() -> ModelSpec method (see vidsynth.networks.spec)")
     return describe()
+
+
+def describe_config(name: str, config: Any = None):
+    """What the model ``name`` with ``config`` is, without its weights: it is built on the meta device (no
+    memory, no initialisation), so a job can check a model file's metadata before loading it."""
+    import torch
+
+    cls = model_class(name)
+    if isinstance(config, dict):
+        config = config_from_dict(cls.config_cls, config)
+    with torch.device("meta"):
+        return describe_model(build_model(name, config))
 
 
 def available_models() -> list[str]:

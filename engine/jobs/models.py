@@ -53,6 +53,16 @@ def resolve_model(spec: str) -> str:
     return spec
 
 
+def describe_model_file(path: str):
+    """What the model in a vidsynth model file is (a :class:`~vidsynth.networks.spec.ModelSpec`), read
+    from its metadata without loading its weights; with the metadata itself: ``(spec, info)``."""
+    from vidsynth.networks.model_file import read_model_info
+    from vidsynth.networks.registry import describe_config
+
+    info = read_model_info(path)
+    return describe_config(info["model"], info["config"]), info
+
+
 def shipped_models() -> dict[str, dict]:
     """name → {file, description, present}, for ``vidsynth info``."""
     return {name: {"file": shipped_path(name), "description": text, "present": os.path.isfile(shipped_path(name))}
