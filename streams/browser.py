@@ -22,6 +22,43 @@ img{max-width:100vw;max-height:100vh;image-rendering:auto}</style></head>
 """
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+class _PreviewServer(ThreadingHTTPServer):
+    """A threading HTTP server with a cap on simultaneous connections: over it, a short 503 and no thread."""
+
+    daemon_threads = True
+    request_queue_size = 64
+
+    def __init__(self, address, handler, max_connections: int):
+        self.slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address):
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self.slots.release()  # the worker thread did not start, so it will not give the slot back
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def handle_error(self, request, client_address):
+        pass  # a viewer that went away or timed out is not worth a traceback in the pipeline's terminal
+
+
 class BrowserPreviewSink(Sink):
     """Serve the newest frame at ``http://host:port/`` (page), ``/stream.mjpg`` (MJPEG) and ``/frame.jpg``.
 
@@ -30,13 +67,21 @@ class BrowserPreviewSink(Sink):
     someone watches. ``port=0`` picks a free port; :attr:`url` says which. Binds to 127.0.0.1 unless
     another ``host`` is given.
 
+    Only requests whose ``Host`` header is the address served are answered (421 otherwise), so a web
+    page that rebinds its own name to 127.0.0.1 (DNS rebinding) cannot read the feed. At most
+    ``max_connections`` are served at once (503 beyond), and a client that sends or reads nothing for
+    ``client_timeout`` seconds is dropped, so stuck viewers cannot pile up threads.
+
     >>> sink = BrowserPreviewSink()  # doctest: +SKIP
     >>> sink.open(info); print(sink.url)  # doctest: +SKIP
     http://127.0.0.1:40113/
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, quality: int = 80, max_fps: float = 30):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, quality: int = 80, max_fps: float = 30,
+                 max_connections: int = 16, client_timeout: float = 10.0):
         self.host = host
+        self.max_connections = int(max_connections)
+        self.client_timeout = float(client_timeout)
         self.port = int(port)
         self.quality = int(quality)
         self.max_fps = max_fps
@@ -61,10 +106,16 @@ class BrowserPreviewSink(Sink):
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = sink.client_timeout  # a socket timeout: a client that stalls is dropped
+
             def log_message(self, *args):  # keep the terminal for the pipeline's own output
                 pass
 
             def do_GET(self):
+                host = (self.headers.get("Host") or "").strip().lower()
+                if host not in sink.allowed_hosts():
+                    self._send(421, "text/plain", f"this preview answers to {sink.allowed_hosts()[0]} only".encode())
+                    return
                 path = self.path.split("?")[0]
                 if path in ("/", "/index.html"):
                     self._send(200, "text/html; charset=utf-8", PAGE.encode())
@@ -107,7 +158,7 @@ class BrowserPreviewSink(Sink):
                     pass  # the browser tab closed
 
         try:
-            self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+            self._server = _PreviewServer((self.host, self.port), Handler, self.max_connections)
         except OSError as exc:
             raise VidsynthError(
                 f"cannot serve the browser preview on {self.host}:{self.port} ({exc.strerror}); pick another port "
@@ -119,6 +170,22 @@ class BrowserPreviewSink(Sink):
         self._thread.name = "browser-preview"
         self._thread.start()
         log.info("browser preview at %s", self.url)
+
+    def allowed_hosts(self) -> list[str]:
+        """The ``Host`` header values answered: the address served (and its loopback names)."""
+        host, port = self._server.server_address[:2]
+        names = [host]
+        if host in LOOPBACK_NAMES or host in ("0.0.0.0", "::"):
+            names += LOOPBACK_NAMES
+        if host in ("0.0.0.0", "::"):  # served on every address: this machine's names reach it too
+            import socket
+
+            names.append(socket.gethostname())
+            try:
+                names += socket.gethostbyname_ex(socket.gethostname())[2]
+            except OSError:
+                pass
+        return [f"{name}:{port}".lower() for name in dict.fromkeys(names)]
 
     def write(self, frame: Frame) -> None:
         with self._changed:
