@@ -20,6 +20,7 @@ from .errors import BackendUnavailable
 from .factory import available_backends, make_runner, make_runner_from_config
 from .onnx_export import export_onnx, onnx_cache_key
 from .onnxruntime_runner import OnnxRunner
+from .step import StepRunner
 from .tensorrt_runner import (
     TENSORRT_ONNX_OPS,
     TensorRTRunner,
@@ -39,6 +40,7 @@ __all__ = [
     "OnnxRunner",
     "Runner",
     "RunnerConfig",
+    "StepRunner",
     "TensorRTRunner",
     "as_output_dict",
     "available_backends",

@@ -61,6 +61,18 @@ class CompiledRunner(EagerRunner):
             self._give_up(exc)
             return self._forward(inputs)
 
+    def _forward(self, inputs):
+        if not self._uses_cuda_graphs():
+            return super()._forward(inputs)
+        # a CUDA graph writes its outputs into the same buffers at every replay: a caller that keeps
+        # them (a video step's state, fed back as the next call's input) gets its own copy
+        torch.compiler.cudagraph_mark_step_begin()
+        return {k: v.clone() for k, v in super()._forward(inputs).items()}
+
+    def _uses_cuda_graphs(self) -> bool:
+        return (self.name == "compile" and self._target.type == "cuda"
+                and getattr(self, "compile_mode", "default") in ("reduce-overhead", "max-autotune"))
+
     def _give_up(self, exc: Exception) -> None:
         root = exc
         while True:  # dynamo wraps the compiler's own error

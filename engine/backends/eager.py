@@ -74,7 +74,9 @@ class EagerRunner(Runner):
             channels_last = precision != "fp32"
         self.channels_last = bool(channels_last)
         module.eval()
-        if _module_device(module) != device or self.channels_last:
+        # a module already on the device and in the layout asked (a video step's phases share one) is used
+        # as it is: a copy per runner would hold the weights twice
+        if _module_device(module) != device or (self.channels_last and not is_channels_last(module)):
             module = copy.deepcopy(module).to(device)
             if self.channels_last:
                 module = module.to(memory_format=torch.channels_last)
@@ -115,6 +117,12 @@ class EagerRunner(Runner):
     def describe(self) -> str:
         layout = ", channels_last" if self.channels_last else ""
         return f"eager on {self.device} at {self.precision}{layout}"
+
+
+def is_channels_last(module: nn.Module) -> bool:
+    """Whether every 4-d weight of ``module`` is stored channels_last (and there is at least one)."""
+    weights = [p for p in module.parameters() if p.dim() == 4 and p.shape[1] * p.shape[2] * p.shape[3] > 1]
+    return bool(weights) and all(p.is_contiguous(memory_format=torch.channels_last) for p in weights)
 
 
 def _module_device(module: nn.Module) -> torch.device:
