@@ -29,6 +29,7 @@ def test_a_stroke_changes_the_picture_where_painted_and_only_there(studio, drive
     assert picture0.shape == (128, 128, 3) and picture0.std() > 0
 
     page.pick_class(driver, "palette", CAR)
+    driver.execute_script("document.getElementById('brush-size').value = 9")  # an odd size: a radius of 4.5
     page.paint_stroke(driver, "label-canvas", [(20, 40), (40, 42), (60, 44)])
     page.wait_renders(driver, "canvas-output", n + 1)
     n = page.settle(driver)

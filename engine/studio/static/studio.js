@@ -101,7 +101,7 @@ class LabelPainter {
   }
   up(e) { if (this.last) { this.last = null; this.onChange(true); } }
   stamp(cx, cy) {
-    const r = this.radius(), w = this.canvas.width, h = this.canvas.height;
+    const r = Math.max(0, Math.round(this.radius())), w = this.canvas.width, h = this.canvas.height;
     for (let y = Math.max(0, cy - r); y <= Math.min(h - 1, cy + r); y++)
       for (let x = Math.max(0, cx - r); x <= Math.min(w - 1, cx + r); x++)
         if ((x - cx) * (x - cx) + (y - cy) * (y - cy) <= r * r) this.labels[y * w + x] = this.current;
@@ -166,6 +166,10 @@ function jobFields() { return (studio.state.jobs.find((j) => j.name === $("live-
 function buildLiveForm() {
   const form = $("live-form");
   form.innerHTML = "";
+  const more = document.createElement("details");
+  more.innerHTML = "<summary>more options</summary>";
+  const moreBox = document.createElement("div");
+  more.appendChild(moreBox);
   for (const f of jobFields()) {
     const label = document.createElement("label");
     label.title = f.help;
@@ -197,8 +201,10 @@ function buildLiveForm() {
     }
     input.name = f.name; input.id = "field-" + f.name; input.dataset.kind = f.kind;
     label.appendChild(input);
-    form.appendChild(label);
+    // the options that say what runs on what stay in view; tuning goes under "more options"
+    (f.required || f.kind !== "value" || f.name === "device" ? form : moreBox).appendChild(label);
   }
+  if (moreBox.children.length) form.appendChild(more);
 }
 
 function liveValues() {
@@ -326,6 +332,7 @@ async function renderCanvas() {
     canvas.renderedFor = requested;
     img.dataset.renders = studio.renders;
     studio.lastLatencyMs = performance.now() - requested;
+    studio.lastServerMs = result.ms;
     $("canvas-status").textContent = `rendered in ${result.ms} ms (stroke to picture ${studio.lastLatencyMs.toFixed(0)} ms)` +
       (result.full ? ", whole picture" : "");
     say("");
@@ -349,12 +356,27 @@ async function loadPalette(select, model, container, painter, onPick) {
 
 function canvasModel() { return studio.state.models.find((m) => (m.spec === m.path ? m.name : m.spec) === $("canvas-model").value); }
 
+function streetScene(painter) {
+  // a street to start from, in Cityscapes ids: sky, buildings either side, sidewalks, the road
+  const w = painter.canvas.width, h = painter.canvas.height, L = painter.labels;
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    const u = x / w, v = y / h, spread = Math.max(0, v - 0.5) * 0.9;
+    let id = 23;
+    if (v > 0.5 && Math.abs(u - 0.5) < 0.12 + spread) id = 7;
+    else if (v > 0.5 && Math.abs(u - 0.5) < 0.2 + spread * 1.3) id = 8;
+    else if ((u < 0.3 || u > 0.7) && v > 0.12) id = 11;
+    else if (v > 0.5) id = 11;
+    L[y * w + x] = id;
+  }
+}
+
 async function resetCanvas() {
   const size = Number($("canvas-size").value);
   const base = 7;  // a road to paint on (Cityscapes "road"; any class id of the model works)
   const model = canvasModel();
   const fill = model && model.num_classes && base >= model.num_classes ? 0 : base;
   canvas.painter.resize(size, size, fill);
+  if ($("canvas-street").checked && (!model || !model.num_classes || model.num_classes > 23)) streetScene(canvas.painter);
   $("style-label").hidden = !(model && model.style_encoder);
   await loadPalette($("canvas-palette"), $("canvas-model").value, $("palette"), canvas.painter,
     (i, name) => { $("class-name").textContent = `${i} ${name}`; });
@@ -362,7 +384,18 @@ async function resetCanvas() {
 }
 
 $("canvas-model").addEventListener("change", resetCanvas);
+$("model-file-use").addEventListener("click", async () => {
+  const path = $("model-file").value.trim();
+  if (!path) return;
+  for (const sel of [$("canvas-model"), $("edit-model")]) {
+    if (![...sel.options].some((o) => o.value === path)) sel.add(new Option(path, path));
+    sel.value = path;
+  }
+  studio.palettes = Object.fromEntries(Object.entries(studio.palettes).filter(([k]) => !k.startsWith("model:")));
+  try { await resetCanvas(); await editPalette(); } catch (err) { say(err.message); }
+});
 $("canvas-size").addEventListener("change", resetCanvas);
+$("canvas-street").addEventListener("change", () => { canvas.painter.snapshot(); resetCanvas(); });
 $("canvas-palette").addEventListener("change", () =>
   loadPalette($("canvas-palette"), $("canvas-model").value, $("palette"), canvas.painter,
     (i, name) => { $("class-name").textContent = `${i} ${name}`; }).catch((err) => say(err.message)));
