@@ -220,8 +220,15 @@ def write_preview(trainer, batch, path: str) -> None:
         images = trainer.sample_images(to_device(batch, trainer.device, trainer.dtype))
     if not images:
         return
-    row = [((img[0].detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
-           for img in images.values() if img.dim() == 4 and img.shape[1] == 3]
+    label = batch.get("label") if isinstance(batch, dict) else None
+    if label is not None and label.dim() == 5 and label.shape[2] == 1:  # a face edge map (T frames): the last
+        images = {"condition": label[:, -1].float() * 2 - 1, **images}
+    row = []
+    for img in images.values():
+        if img.dim() != 4 or img.shape[1] not in (1, 3):
+            continue
+        img = img[:1].detach().float().cpu().clamp(-1, 1).expand(1, 3, *img.shape[-2:])
+        row.append(((img[0] + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
     if not row:
         return
     os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -72,11 +72,19 @@ def synthesis_panel(model: str, world: str, condition: str, scale: int = 3):
     return build
 
 
+def talk_panel(options: "Options", output: str):
+    """The shipped talking head (demo:talk) driven by another synthetic person; see the talk job."""
+    from .talk import demo_panel
+
+    return demo_panel(options, output)
+
+
 # name -> the panel (the order is the order the demo runs them in)
 PANELS: dict[str, Panel] = {
     "extract": Panel(extraction_panel, "input | pose | optical flow"),
     "street": Panel(synthesis_panel("demo:street", "synthetic:street", "labels"), "generated | labels | truth"),
     "dance": Panel(synthesis_panel("demo:dance", "synthetic:puppet", "pose"), "generated | pose | truth"),
+    "talk": Panel(talk_panel, "generated | driver | retargeted landmarks"),
 }
 
 COMMAND = {

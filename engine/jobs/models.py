@@ -24,6 +24,9 @@ SHIPPED: dict[str, tuple[str, str]] = {
                     "street video from a Cityscapes label video, 128x128 (trained on synthetic:street)"),
     "demo:dance": ("vid2vid_pose_64.safetensors",
                    "a dancer video from OpenPose body poses, 64x64 (trained on synthetic:puppet)"),
+    "demo:talk": ("vid2vid_talk_128.safetensors",
+                  "a talking head from dlib-68 face landmarks, 128x128 face crops pasted into a 256x256 frame "
+                  "(trained on synthetic:face; vidsynth talk)"),
     "demo:spade": ("spade_street_128.safetensors",
                    "street pictures from Cityscapes label maps, frame by frame, 128x128 (trained on "
                    "synthetic:street)"),

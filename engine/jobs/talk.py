@@ -148,3 +148,35 @@ def run(options: Options) -> int:
                   "light, and come closer (the face should be at least a tenth of the frame's height)",
                   file=sys.stderr)
     return code
+
+
+def demo_panel(options, output: str, model: str = "demo:talk", driver_identity: int = 3):
+    """The demo's talking head: another synthetic person drives the shipped face model (relative
+    retargeting); the video shows generated | driver | the retargeted landmarks."""
+    from vidsynth.networks.model_file import read_job
+    from vidsynth.streams import open_sink, open_source
+
+    from ..draw import DrawFace
+    from ..extract.face_track import FaceCropConvention, FaceFromArrays, FaceTracker
+    from ..pipeline import Pipeline
+    from ..render import load_generator
+    from ..retarget import RelativeRetarget
+    from ..stages import KeepImage, SideBySide
+    from ..talking_head import TalkingHeadGenerator
+    from .models import resolve_model
+
+    path = resolve_model(model)
+    job = read_job(path)
+    net = load_generator(path)
+    background = job.tensors["background"].numpy()
+    neutral = job.tensors["neutral_landmarks"].numpy()
+    convention = FaceCropConvention.from_dict(job.info.get("crop"))
+    h, w = background.shape[:2]
+    source = open_source(f"synthetic:face?width={w}&height={h}&frames={options.frames}&identity={driver_identity}"
+                         f"&background={driver_identity}&seed={driver_identity}")
+    stages = [KeepImage("driver"), FaceFromArrays(), FaceTracker(tuple(net.config.output_size), convention),
+              RelativeRetarget(neutral), DrawFace(target="condition"),
+              TalkingHeadGenerator(net, background, neutral, convention, "relative"),
+              SideBySide(["driver", "face_map"])]
+    return Pipeline(source, stages, open_sink(output), mode="offline", progress=options.progress,
+                    metrics_path=options.metrics, seed=0)
