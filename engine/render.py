@@ -1,11 +1,6 @@
-"""Rendering with a model, and converting imaginaire checkpoints: the ``render`` and ``convert`` jobs.
-
-:func:`render` wires one Pipeline for any of the nine models: the input, the extractors the model
-needs (labels decoded from a label video, pose or face landmarks extracted on the fly, depth and
-cameras for wc-vid2vid), the generator stage, and the outputs. The jobs of DESIGN.md are this
-function with different models: ``dance`` (a pose model and a dancer video or camera), ``street``
-(a label video), ``talking-head`` (a face model, a reference photo and a driver), ``translate``
-(an image model and any video).
+"""What every job that runs a model shares: loading a model file, reading pictures, and the stages that
+extract what a model reads (:func:`conditioning_stages`); converting imaginaire checkpoints; and
+:func:`render`, the ``render`` job (:mod:`vidsynth.engine.jobs.render`) in one Python call.
 
 >>> # render("street.safetensors", "seg_video.mkv", output="street.mp4").run()
 """
@@ -19,9 +14,7 @@ import numpy as np
 from vidsynth.errors import VidsynthError
 
 from .pipeline import Pipeline
-from .presets import guard_run, looks_live, open_input, output_sinks, parse_remap, parse_size, shape_source
 from .stage import Stage
-from .stages import DepthAndCameras, Resize
 
 
 def load_generator(path: str):
@@ -101,141 +94,15 @@ def conditioning_stages(condition, input_spec: str = "", palette: str | None = N
     return stages
 
 
-def render(
-    model: str,
-    input: str,
-    output: str | None = None,
-    preview: str | None = None,
-    reference: str | None = None,
-    style: str | None = None,
-    examples: str | None = None,
-    depth: str | None = None,
-    depth_scale: float | None = None,
-    cameras: str | None = None,
-    hfov: float = 60.0,
-    world_out: str | None = None,
-    fit: str = "auto",
-    model_size: str | None = None,
-    output_size: str = "frame",
-    size: str | tuple | None = None,
-    fps: float | None = None,
-    palette: str | None = None,
-    remap: str | dict | None = None,
-    label_mode: str = "id",
-    a2b: bool = True,
-    seed: int = 0,
-    device: str = "cpu",
-    backend: str = "eager",
-    metrics: str | None = None,
-    resume: bool = False,
-    mode: str = "auto",
-    progress: bool = True,
-    stop_event=None,
-    overwrite: bool = False,
-    start: float | None = None,
-    duration: float | None = None,
-    frames: int | None = None,
-    realtime: bool | None = None,
-    strict: bool = False,
-) -> Pipeline:
-    """Render a video (file, folder, camera or URL) through a model; see the module docstring."""
-    from vidsynth.networks.registry import describe_model
+def render(model: str, input: str, **options) -> Pipeline:
+    """``vidsynth render`` from Python in one call: the keyword arguments are the fields of
+    :class:`vidsynth.engine.jobs.render.Options`.
 
-    from .devices import check_device
-    from .generate import generator_stage, reference_frames
+    >>> # render("street.safetensors", "seg_video.mkv", output="street.mp4").run()
+    """
+    from .jobs import render as job
 
-    if not (output or preview):
-        raise VidsynthError("nothing to write: pass --output FILE_OR_URL and/or --preview")
-    guard_run(input, [output], [world_out], overwrite, resume, start, duration, frames,
-               more_inputs=(model, reference, style, examples, depth, cameras))
-    device = check_device(device)  # a typo or a missing GPU is said before the model loads
-    net = load_generator(model)
-    spec = describe_model(net)
-    size = parse_size(size) if isinstance(size, str) or size is None else tuple(size)
-    remap = parse_remap(remap) if isinstance(remap, str) or remap is None else remap
-    check_model_inputs(spec, net, reference=reference, style=style, examples=examples, depth=depth,
-                       cameras=cameras, a2b=a2b, model_size=model_size)
-    source, resize = open_input(input, size, fps)
-    live = mode == "live" or (mode == "auto" and looks_live(input))
-    source = shape_source(source, start, duration, frames, realtime=realtime, live=live, strict=strict)
-
-    stages: list[Stage] = [Resize(*size)] if resize else []
-    stages += conditioning_stages(spec.main, input, palette, remap, label_mode, live)
-    if depth is not None:
-        stages.append(DepthAndCameras(depth, depth_scale, cameras, hfov))
-
-    options: dict = {"device": device}
-    if not spec.is_video:
-        options.update(fit="resize" if fit == "auto" else fit, seed=seed, a2b=a2b)
-        if model_size is not None:
-            options["size"] = parse_size(model_size)[::-1]
-        if style is not None:
-            options["style_image"] = read_image(style)
-        if examples is not None:
-            options["examples"] = read_images(examples)
-        if backend != "eager":
-            options["runner_factory"] = _runner_factory(backend, device)
-    else:
-        options.update(fit=fit, output=output_size)
-        if spec.kind == "world_consistent":
-            options["save_world"] = world_out or (_beside(output, ".world.pt") if output else None)
-        if reference is not None:
-            extract = conditioning_stages(spec.main, static=True)
-            for stage in extract:
-                stage.open()
-            options["references"] = reference_frames(read_images(reference), extract)
-    stages.append(generator_stage(net, **options))
-    return Pipeline(source, stages, output_sinks(output, preview, resume), mode=mode, metrics_path=metrics, progress=progress, resume=resume,
-                    stop_event=stop_event, seed=seed)
-
-
-def check_model_inputs(spec, net, reference=None, style=None, examples=None, depth=None, cameras=None,
-                       a2b: bool = True, model_size=None) -> None:
-    """Refuse, before any input opens, what the model's description says it does not take or lacks."""
-    what = f"this {net.model_name} model"
-    if spec.references and reference is None:
-        raise VidsynthError(f"{what} renders a person or face shown by reference pictures: give one or a few with "
-                            "--reference PHOTO_OR_FOLDER")
-    if reference is not None and not spec.references:
-        raise VidsynthError(f"--reference is for models that need reference pictures; {what} takes none: drop "
-                            "--reference")
-    if spec.examples and examples is None:
-        raise VidsynthError(f"{what} translates into a class shown by a few example pictures: give them with "
-                            "--examples PHOTO_OR_FOLDER")
-    if examples is not None and not spec.examples:
-        raise VidsynthError(f"--examples is for models that translate into a class shown by examples; {what} takes "
-                            "none: drop --examples")
-    if style is not None and not spec.style:
-        raise VidsynthError(f"--style is for models with a style code; {what} has none: drop --style")
-    if not a2b and not spec.directions:
-        raise VidsynthError(f"--b2a is for models that translate between two domains; {what} has one direction: "
-                            "drop --b2a")
-    if model_size is not None and spec.is_video:
-        h, w = spec.size
-        raise VidsynthError(f"--model-size sets the size an image model runs at; {what} runs at its trained "
-                            f"{w}x{h} only: drop --model-size")
-    if depth is not None and spec.kind != "world_consistent":
-        raise VidsynthError(f"--depth is for world-consistent models; {what} takes none: drop --depth (and "
-                            "--cameras)")
-    if cameras is not None and depth is None:
-        raise VidsynthError("--cameras goes with --depth (world-consistent rendering): add --depth")
-
-
-def _beside(output: str, suffix: str) -> str | None:
-    """``out/street.mp4`` → ``out/street.world.pt``; None for URLs and previews."""
-    if "://" in output or output in ("null", "window", "http"):
-        return None
-    return os.path.splitext(output)[0] + suffix
-
-
-def _runner_factory(backend: str, device: str):
-    """Build runners lazily for a generator stage, falling back (with a warning) to what is installed."""
-    from .backends import make_runner
-
-    def factory(module, inputs):
-        return make_runner(module, inputs, backend=backend, device=device, fallback=True)
-
-    return factory
+    return job.build(job.Options(model=model, input=input, **options))
 
 
 def convert(checkpoint: str, config: str, out: str, ema: bool = True) -> dict:

@@ -40,7 +40,7 @@ from typing import Any
 
 from vidsynth.errors import VidsynthError
 
-__all__ = ["option", "add_arguments", "from_args", "option_table", "RunOptions"]
+__all__ = ["option", "add_arguments", "from_args", "option_table", "update_option_tables", "commands", "RunOptions"]
 
 
 def option(default: Any = MISSING, *, help: str, flags: tuple[str, ...] = (), choices: tuple | None = None,
@@ -72,7 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
     """Declare every CLI field of the options dataclass ``cls`` on ``parser``."""
     hints = typing.get_type_hints(cls)
     groups: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
+    # the job's own options first, the ones every run shares (group "run") after them
+    for f in sorted(dataclasses.fields(cls), key=lambda f: f.metadata.get("group") == "run"):
         if not f.metadata.get("cli", False):
             continue
         target = parser
@@ -139,25 +140,68 @@ def from_args(cls: type, args: argparse.Namespace, **overrides: Any):
 
 
 def option_table(parser: argparse.ArgumentParser) -> str:
-    """A Markdown table of a parser's options (flags, default, help), for the CLI reference in docs/."""
-    rows = ["| option | default | what it does |", "|---|---|---|"]
-    for action in parser._actions:  # argparse keeps no public list of its actions
-        if isinstance(action, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)):
+    """Markdown tables of a parser's options (flags, default, help), one per argument group, for the CLI
+    reference in docs/."""
+    out = []
+    for group in parser._action_groups:  # argparse keeps no public list of its groups and actions
+        rows = [_option_row(a) for a in group._group_actions
+                if not isinstance(a, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction))]
+        if not rows:
             continue
-        flags = ", ".join(f"`{s}`" for s in action.option_strings) or f"`{action.dest}`"
-        if action.metavar and action.option_strings:
-            flags += f" {action.metavar}"
-        default = action.default
-        shown = ""
-        if isinstance(action, (argparse._StoreAction,)) and default not in (None, False, argparse.SUPPRESS):
-            shown = f"`{default}`"
-        if action.required:
-            shown = "required"
-        text = (action.help or "").replace("|", "\\|")
-        if action.choices and not isinstance(action.choices, dict):
-            text += " (" + " \\| ".join(str(c) for c in action.choices) + ")"
-        rows.append(f"| {flags} | {shown} | {text} |")
-    return "\n".join(rows)
+        if group.title not in ("options", "optional arguments", "positional arguments"):
+            out.append(f"*{group.title}*\n")
+        out.append("\n".join(["| option | default | what it does |", "|---|---|---|", *rows]) + "\n")
+    return "\n".join(out).rstrip("\n")
+
+
+def _option_row(action: argparse.Action) -> str:
+    flags = ", ".join(f"`{s}`" for s in action.option_strings) or f"`{action.dest}`"
+    if action.metavar and action.option_strings:
+        flags += f" {action.metavar}"
+    shown = ""
+    if isinstance(action, argparse._StoreAction) and action.default not in (None, False, argparse.SUPPRESS):
+        shown = f"`{action.default}`"
+    if action.required:
+        shown = "required"
+    text = " ".join((action.help or "").split()).replace("|", "\\|")
+    if action.choices and not isinstance(action.choices, dict):
+        text += " (" + " \\| ".join(str(c) for c in action.choices) + ")"
+    if action.nargs == "?" and action.const is not None:
+        text += f"; alone: `{action.const}`"
+    return f"| {flags} | {shown} | {text} |"
+
+
+TABLE_START = "<!-- options: {command} (generated from the parser: python scripts/cli_docs.py; do not edit) -->"
+TABLE_END = "<!-- end options: {command} -->"
+
+
+def commands(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, argparse.ArgumentParser]:
+    """Every (sub)command of ``parser`` by its name (``render``, ``world export``, ...)."""
+    found = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found[prefix + name] = sub
+                found.update(commands(sub, prefix + name + " "))
+    return found
+
+
+def update_option_tables(text: str, parser: argparse.ArgumentParser) -> tuple[str, list[str]]:
+    """``text`` (docs/cli.md) with each command's generated option table put between its markers; and the
+    commands that have no markers yet (their tables are appended at the end under a heading)."""
+    missing = []
+    for command, sub in commands(parser).items():
+        if not any(not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)) for a in sub._actions):
+            continue  # a command that is only a group of subcommands
+        start, end = TABLE_START.format(command=command), TABLE_END.format(command=command)
+        block = f"{start}\n{option_table(sub)}\n{end}"
+        if start in text and end in text:
+            head, rest = text.split(start, 1)
+            text = head + block + rest.split(end, 1)[1]
+        else:
+            missing.append(command)
+            text = text.rstrip("\n") + f"\n\n### `vidsynth {command}` options\n\n{block}\n"
+    return text, missing
 
 
 @dataclass(kw_only=True)

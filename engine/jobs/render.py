@@ -11,9 +11,15 @@ generator stage. The jobs of DESIGN.md (dance, street, talking head, translate) 
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
 
+from vidsynth.errors import VidsynthError
+
 from .options import RunOptions, option
+
+log = logging.getLogger(__name__)
 
 COMMAND = {
     "name": "render",
@@ -74,12 +80,113 @@ class Options(RunOptions):
 
 
 def build(options: Options):
-    """The render's Pipeline; every option is checked before the model loads."""
-    from vidsynth.engine.render import render
+    """The render's Pipeline. Options and files are checked first, then the model's description against
+    what was given (references, style, examples, depth), and only then are the inputs opened and the
+    extractors built."""
+    from vidsynth.engine import render as models
+    from vidsynth.engine.devices import check_device
+    from vidsynth.engine.generate import generator_stage, reference_frames
+    from vidsynth.engine.pipeline import Pipeline
+    from vidsynth.engine.presets import (guard_run, looks_live, open_input, output_sinks, parse_remap, parse_size,
+                                         shape_source)
+    from vidsynth.engine.stages import DepthAndCameras, Resize
+    from vidsynth.networks.registry import describe_model
 
     from .models import resolve_model
 
-    fields = {k: getattr(options, k) for k in options.__dataclass_fields__ if k not in ("model", "input",
-                                                                                          "input_timeout", "precision")}
-    fields["seed"] = 0 if options.seed is None else options.seed
-    return render(resolve_model(options.model), options.input, **fields)
+    o = options
+    if not (o.output or o.preview):
+        raise VidsynthError("nothing to write: pass --output FILE_OR_URL and/or --preview")
+    model = resolve_model(o.model)
+    guard_run(o.input, [o.output], [o.world_out], o.overwrite, o.resume, o.start, o.duration, o.frames,
+              more_inputs=(model, o.reference, o.style, o.examples, o.depth, o.cameras))
+    size, run_size = parse_size(o.size), parse_size(o.model_size)
+    remap = parse_remap(o.remap)
+    device = check_device(o.device)  # a typo or a missing GPU is said before the model loads
+    net = models.load_generator(model)
+    spec = describe_model(net)
+    check_model_inputs(spec, net, o)
+    seed = 0 if o.seed is None else o.seed
+
+    generator: dict = {"device": device}
+    if spec.is_video:
+        generator.update(fit=o.fit, output=o.output_size)
+        if spec.kind == "world_consistent":
+            generator["save_world"] = o.world_out or (_beside(o.output, ".world.pt") if o.output else None)
+        if o.backend != "eager" or o.precision != "fp32":
+            log.warning("--backend %s --precision %s: video models run eager in fp32 for now", o.backend, o.precision)
+    else:
+        generator.update(fit="resize" if o.fit == "auto" else o.fit, seed=seed, a2b=o.a2b)
+        if run_size is not None:
+            generator["size"] = run_size[::-1]
+        if o.style is not None:
+            generator["style_image"] = models.read_image(o.style)
+        if o.examples is not None:
+            generator["examples"] = models.read_images(o.examples)
+        if o.backend != "eager" or o.precision != "fp32":
+            generator["runner_factory"] = _runner_factory(o.backend, device, o.precision)
+    if o.reference is not None:
+        pictures = models.read_images(o.reference)
+        extract = models.conditioning_stages(spec.main, static=True)
+        for stage in extract:
+            stage.open()
+        generator["references"] = reference_frames(pictures, extract)
+
+    source, resize = open_input(o.input, size, o.fps)
+    live = o.mode == "live" or (o.mode == "auto" and looks_live(o.input))
+    source = shape_source(source, o.start, o.duration, o.frames, realtime=o.realtime, live=live, strict=o.strict)
+    stages = [Resize(*size)] if resize else []
+    stages += models.conditioning_stages(spec.main, o.input, o.palette, remap, o.label_mode, live)
+    if o.depth is not None:
+        stages.append(DepthAndCameras(o.depth, o.depth_scale, o.cameras, o.hfov))
+    stages.append(generator_stage(net, **generator))
+    return Pipeline(source, stages, output_sinks(o.output, o.preview, o.resume), mode=o.mode, metrics_path=o.metrics,
+                    progress=o.progress, resume=o.resume, stop_event=o.stop_event, seed=seed)
+
+
+def check_model_inputs(spec, net, o: Options) -> None:
+    """Refuse, before any input opens, what the model's description says it does not take or lacks."""
+    what = f"this {net.model_name} model"
+    if spec.references and o.reference is None:
+        raise VidsynthError(f"{what} renders a person or face shown by reference pictures: give one or a few with "
+                            "--reference PHOTO_OR_FOLDER")
+    if o.reference is not None and not spec.references:
+        raise VidsynthError(f"--reference is for models that need reference pictures; {what} takes none: drop "
+                            "--reference")
+    if spec.examples and o.examples is None:
+        raise VidsynthError(f"{what} translates into a class shown by a few example pictures: give them with "
+                            "--examples PHOTO_OR_FOLDER")
+    if o.examples is not None and not spec.examples:
+        raise VidsynthError(f"--examples is for models that translate into a class shown by examples; {what} takes "
+                            "none: drop --examples")
+    if o.style is not None and not spec.style:
+        raise VidsynthError(f"--style is for models with a style code; {what} has none: drop --style")
+    if not o.a2b and not spec.directions:
+        raise VidsynthError(f"--b2a is for models that translate between two domains; {what} has one direction: "
+                            "drop --b2a")
+    if o.model_size is not None and spec.is_video:
+        h, w = spec.size
+        raise VidsynthError(f"--model-size sets the size an image model runs at; {what} runs at its trained "
+                            f"{w}x{h} only: drop --model-size")
+    if o.depth is not None and spec.kind != "world_consistent":
+        raise VidsynthError(f"--depth is for world-consistent models; {what} takes none: drop --depth (and "
+                            "--cameras)")
+    if o.cameras is not None and o.depth is None:
+        raise VidsynthError("--cameras goes with --depth (world-consistent rendering): add --depth")
+
+
+def _beside(output: str, suffix: str) -> str | None:
+    """``out/street.mp4`` → ``out/street.world.pt``; None for URLs and previews."""
+    if "://" in output or output in ("null", "window", "http"):
+        return None
+    return os.path.splitext(output)[0] + suffix
+
+
+def _runner_factory(backend: str, device: str, precision: str):
+    """Build runners lazily for a generator stage, falling back (with a warning) to what is installed."""
+    from vidsynth.engine.backends import make_runner
+
+    def factory(module, inputs):
+        return make_runner(module, inputs, backend=backend, device=device, precision=precision, fallback=True)
+
+    return factory
