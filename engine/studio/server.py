@@ -21,6 +21,7 @@ http://127.0.0.1:40113/?token=...
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import mimetypes
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+MAX_UPLOADS = 64  # uploads kept at once (decoded pictures stay in memory for the edits)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")  # a file name in the studio's folder: no separators
 
 
@@ -75,6 +77,10 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 64
 
     def __init__(self, address, handler, studio: "Studio"):
+        import socket
+
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         self.studio = studio
         self.slots = threading.BoundedSemaphore(studio.config.max_connections)
         super().__init__(address, handler)
@@ -561,8 +567,17 @@ class _Handler(BaseHTTPRequestHandler):
         upload_id = secrets.token_hex(8)
         path = os.path.join(self.studio.workdir, "uploads", f"{upload_id}.png")
         cv2.imwrite(path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))  # re-encoded: only pixels are kept
-        self.studio.uploads[upload_id] = {"kind": "image", "path": path, "image": image}
+        self._remember(upload_id, {"kind": "image", "path": path, "image": image})
         return {"id": upload_id, "width": w, "height": h}
+
+    def _remember(self, upload_id: str, entry: dict) -> None:
+        """Keep an upload; the oldest are forgotten (and their files removed) past MAX_UPLOADS."""
+        uploads = self.studio.uploads
+        uploads[upload_id] = entry
+        while len(uploads) > MAX_UPLOADS:
+            old = uploads.pop(next(iter(uploads)))
+            with contextlib.suppress(OSError):
+                os.unlink(old["path"])
 
     def _store_video(self, data: bytes) -> dict:
         upload_id = secrets.token_hex(8)
@@ -580,7 +595,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:
             os.unlink(path)
             raise HttpError(415, "the upload is not a video file vidsynth can read (MP4, MKV, ...)") from None
-        self.studio.uploads[upload_id] = {"kind": "video", "path": path}
+        self._remember(upload_id, {"kind": "video", "path": path})
         return {"id": upload_id, "width": width, "height": height, "frames": frames}
 
     # -- the API: canvas and edits ---------------------------------------------------------------
