@@ -183,6 +183,109 @@ def print_crop(results: dict) -> None:
         print(f"  {method:28s} {lag:.0f}")
 
 
+# --- quality: a personal model against two baselines --------------------------------------------------
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean SSIM of two H×W×3 uint8 images (Gaussian window, sigma 1.5, on each channel)."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(a).permute(2, 0, 1)[None].double()
+    y = torch.from_numpy(b).permute(2, 0, 1)[None].double()
+    k = torch.arange(11, dtype=torch.float64) - 5
+    g = torch.exp(-0.5 * (k / 1.5) ** 2)
+    g = (g[:, None] * g[None, :]) / g.sum() ** 2
+    w = g.expand(3, 1, 11, 11)
+
+    def blur(t):
+        return F.conv2d(t, w, groups=3)
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx ** 2, blur(y * y) - my ** 2, blur(x * y) - mx * my
+    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
+    return float(s.mean())
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 10 * np.log10(255.0 ** 2 / max(mse, 1e-10))
+
+
+def _training_set(run_dir: str):
+    """The crops (N, h, w, 3) and their landmarks (N, 68, 2) the job trained on."""
+    import cv2
+
+    images_dir = os.path.join(run_dir, "data", "images", "target")
+    marks_dir = os.path.join(run_dir, "data", "landmarks-dlib68", "target")
+    names = sorted(n[:-4] for n in os.listdir(images_dir) if n.endswith(".png"))
+    crops = np.stack([cv2.cvtColor(cv2.imread(os.path.join(images_dir, n + ".png")), cv2.COLOR_BGR2RGB) for n in names])
+    marks = np.stack([np.array(json.load(open(os.path.join(marks_dir, n + ".json"))), np.float64) for n in names])
+    return crops, marks
+
+
+def quality_benchmark(clip: str, out: str, minutes: float, size: int, fraction: float = 0.75) -> dict:
+    """Train on the first ``fraction`` of ``clip``, drive with the rest (absolute), score face crops."""
+    from fractions import Fraction
+
+    from vidsynth.engine.extract.face_track import FaceCropConvention, FaceTracker
+    from vidsynth.engine.extract.keypoints import FaceLandmarks
+    from vidsynth.engine.tensors import image_to_tensor, tensor_to_image
+    from vidsynth.engine.talking_head import TalkingHeadGenerator
+    from vidsynth.networks.model_file import load_model, read_job
+    from vidsynth.streams.frame import Frame
+    from vidsynth.training.jobs import face_frames, train_job
+
+    frames = list(face_frames(clip))  # (index, image, landmarks or None), the landmarks the job uses
+    n_train = int(len(frames) * fraction)
+    os.makedirs(out, exist_ok=True)
+    model_path = os.path.join(out, "talk.safetensors")
+    t0 = time.time()
+    trained = train_job("talk", clip, model_path, minutes=minutes, size=size, max_frames=n_train,
+                        run_dir=os.path.join(out, "talk.run"), resume=os.path.isdir(os.path.join(out, "talk.run", "train")))
+    train_s = time.time() - t0
+    job = read_job(model_path)
+    model = load_model(model_path)
+    crops, marks = _training_set(os.path.join(out, "talk.run"))
+    mean_face = crops.astype(np.float64).mean(0).round().astype(np.uint8)
+    flat_marks = marks.reshape(len(marks), -1)
+    convention = FaceCropConvention.from_dict(job.info["crop"])
+    hw = frames[0][1].shape[:2]
+    tracker = FaceTracker((size, size), convention, min_face_fraction=0.0)
+    generator = TalkingHeadGenerator(model, job.tensors["background"].numpy(), None, convention, "absolute")
+    scores = {"model": [], "mean training face": [], "nearest-landmark training frame": []}
+    fps = 25.0
+    for index, image, points in frames[n_train:]:
+        frame = Frame(index=index, pts=index, time_base=Fraction(1, int(fps)), image=image,
+                      conditions={} if points is None else {"face": FaceLandmarks(points)})
+        frame = generator(tracker(frame))
+        if points is None:
+            continue
+        placement = frame.conditions["face_crop"]
+        real = tensor_to_image(placement.crop(image_to_tensor(image), pad_value=-1.0))
+        generated = tensor_to_image(frame.conditions["generated"])
+        local = placement.points_to_model(points[:, :2].astype(np.float64)).reshape(-1)
+        nearest = crops[int(np.argmin(((flat_marks - local) ** 2).sum(1)))]
+        for name, picture in (("model", generated), ("mean training face", mean_face),
+                              ("nearest-landmark training frame", nearest)):
+            scores[name].append((psnr(picture, real), ssim(picture, real)))
+    table = {name: {"psnr": float(np.mean([p for p, _ in v])), "ssim": float(np.mean([s for _, s in v]))}
+             for name, v in scores.items()}
+    return {"clip": clip, "frames": len(frames), "train_frames": n_train, "held_out_scored": len(scores["model"]),
+            "size": size, "iterations": trained["iteration"], "train_minutes": train_s / 60, "scores": table,
+            "frame_hw": list(hw)}
+
+
+def print_quality(r: dict) -> None:
+    print(f"{r['clip']}: trained on the first {r['train_frames']} of {r['frames']} frames "
+          f"({r['iterations']} iterations, {r['train_minutes']:.1f} min with extraction), scored on "
+          f"{r['held_out_scored']} held-out frames; face crops at {r['size']}x{r['size']}")
+    print(f"  {'':34s} {'PSNR (dB)':>10s} {'SSIM':>7s}")
+    for name, s in r["scores"].items():
+        print(f"  {name:34s} {s['psnr']:10.2f} {s['ssim']:7.3f}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="what", required=True)
@@ -191,7 +294,24 @@ def main(argv=None) -> int:
     c.add_argument("--frames", type=int, default=250)
     c.add_argument("--half", type=int, default=7, help="the smoothed trajectory: a quadratic over 2 * half + 1 frames")
     c.add_argument("--json", default=None)
+    q = sub.add_parser("quality", help="train on 75 % of a clip, score face crops on the rest")
+    q.add_argument("--clip", default=None, help="a video of one person talking (any)")
+    q.add_argument("--synthetic", action="store_true", help="use synthetic:face as the clip (a stand-in)")
+    q.add_argument("--minutes", type=float, default=20.0)
+    q.add_argument("--size", type=int, default=128)
+    q.add_argument("--out", required=True, help="work folder (the model, its run folder)")
+    q.add_argument("--json", default=None)
     args = ap.parse_args(argv)
+    if args.what == "quality":
+        clip = args.clip or ("synthetic:face?frames=600&width=256&height=256&identity=5&background=3&seed=11"
+                             if args.synthetic else None)
+        if clip is None:
+            ap.error("quality needs --clip or --synthetic")
+        results = quality_benchmark(clip, args.out, args.minutes, args.size)
+        print_quality(results)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=1)
     if args.what == "crop":
         t0 = time.time()
         results = crop_benchmark(args.clip, args.frames, args.half)
