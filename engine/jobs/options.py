@@ -171,7 +171,7 @@ def _option_row(action: argparse.Action) -> str:
     return f"| {flags} | {shown} | {text} |"
 
 
-TABLE_START = "<!-- options: {command} (generated from the parser: python scripts/cli_docs.py; do not edit) -->"
+TABLE_START = "<!-- options: {command} -->"  # what lies between the markers is generated: scripts/cli_docs.py
 TABLE_END = "<!-- end options: {command} -->"
 
 
