@@ -56,7 +56,7 @@ class WorldConsistentGenerator(VideoGenerator):
     def _guidance(self, frame):
         h, w = self.size
         if "unprojection" in frame.conditions:
-            from vidsynth.geometry.unprojection import UnprojectionGuidance
+            from vidsynth.geometry.imaginaire_unprojection import UnprojectionGuidance
 
             if self._unprojection is None:
                 self._unprojection = UnprojectionGuidance()

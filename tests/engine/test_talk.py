@@ -100,3 +100,49 @@ def test_faces_too_small_are_counted_in_the_metrics(tmp_path, talk_model):
     report = pipeline.run()
     note, fraction = closing_note(report)
     assert fraction == 1.0 and "5 too small" in note
+
+
+def _face_clip_with_audio(path, fmt: str, codec: str, frames: int = 12, fps: int = 25, rate: int = 48000):
+    """synthetic:face frames (H.264) with a tone in ``codec``: what a phone's talking clip holds."""
+    import av
+
+    world = FaceWorld(FaceConfig(width=128, height=96, identity=4, fps=fps))
+    frame_size = 1536 if codec == "ac3" else 1024
+    with av.open(str(path), "w", format=fmt) as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height = 128, 96
+        audio = container.add_stream(codec, rate=rate)
+        audio.layout = "stereo"
+        audio.format = "fltp"
+        for i in range(frames):
+            vframe = av.VideoFrame.from_ndarray(world.frame(i)["image"], format="rgb24")
+            vframe.pts = i
+            container.mux(video.encode(vframe))
+        container.mux(video.encode(None))
+        t = np.arange(frames * rate // fps) / rate
+        tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+        for start in range(0, len(tone) - frame_size + 1, frame_size):
+            chunk = tone[start:start + frame_size]
+            aframe = av.AudioFrame.from_ndarray(np.stack([chunk, chunk]), format="fltp", layout="stereo")
+            aframe.sample_rate, aframe.pts = rate, start
+            container.mux(audio.encode(aframe))
+        container.mux(audio.encode(None))
+
+
+@pytest.mark.parametrize("fmt, codec, suffix", [("matroska", "ac3", "mkv"), ("mp4", "aac", "mp4")])
+def test_a_driver_clip_with_audio_gives_a_full_frame_mp4_with_the_audio(tmp_path, talk_model, fmt, codec, suffix):
+    import av
+
+    path, background, _ = talk_model
+    driver = tmp_path / f"driver.{suffix}"
+    _face_clip_with_audio(driver, fmt, codec)
+    out = tmp_path / "talk.mp4"
+    report = build(Options(model=path, driver=str(driver), output=str(out), progress=False)).run()
+    with av.open(str(out)) as c:
+        assert c.streams.audio and c.streams.audio[0].codec_context.name == "aac"
+        audio_s = sum(f.samples for f in c.decode(audio=0)) / c.streams.audio[0].rate
+    frames = _frames(str(out))
+    assert len(frames) == 12 and frames[0].shape == background.shape
+    assert audio_s > 0.3
+    note, _ = closing_note(report)
+    assert note is None  # MediaPipe found the drawn face in every frame
