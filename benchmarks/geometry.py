@@ -149,9 +149,9 @@ def _numpy_zbuffer(uv: np.ndarray, z: np.ndarray, colours: np.ndarray, H: int, W
 
 def renderer_speed(repeats: int, thread_counts=(1, 2)) -> dict:
     from vidsynth.geometry.guidance import GuidanceRenderer
-    from vidsynth.geometry.unproject import project_points
+    from vidsynth.geometry.projection import project_points
     from vidsynth.geometry.world import PointWorld, WorldConfig
-    from vidsynth.geometry.unproject import unproject_depth
+    from vidsynth.geometry.projection import unproject_depth
     from vidsynth.streams.synthetic.street import StreetConfig, StreetWorld
 
     W, H = 1024, 512

@@ -53,7 +53,7 @@ def _frame_inputs(calls, t):
 def worker_ours(case: str, ref: str | None, root: str | None, warmup: int, frames: int) -> dict:
     import torch
 
-    from vidsynth.geometry.unprojection import UnprojectionGuidance
+    from vidsynth.geometry.imaginaire_unprojection import UnprojectionGuidance
 
     if ref and root:
         sys.path.insert(0, os.path.join(HERE, "..", "scripts"))

@@ -5,7 +5,7 @@ same seed, recipe and number of iterations, side by side: one with the sequences
 (guidance images and the guidance loss), one without (the folder left out: it trains as vid2vid does).
 Both then render held-out sequences (12 frames at places no training sequence reaches) frame by frame,
 as inference does; the guided one gets its guidance from the held-out unprojection files through the
-engine's own :class:`~vidsynth.geometry.unprojection.UnprojectionGuidance`. Scores, per model:
+engine's own :class:`~vidsynth.geometry.imaginaire_unprojection.UnprojectionGuidance`. Scores, per model:
 
 - consistency error: mean |out_t − the colour an earlier output gave the same 3D point| (0..255) over
   the pixels whose point an earlier frame coloured, t ≥ 1. This is what world consistency means. It is
@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.training import load_sequences, psnr, report, to_uint8, train_one, warp_error  # noqa: E402
-from vidsynth.geometry.unprojection import UnprojectionGuidance, read_unprojection_folder  # noqa: E402
+from vidsynth.geometry.imaginaire_unprojection import UnprojectionGuidance, read_unprojection_folder  # noqa: E402
 from vidsynth.training.config import load_config  # noqa: E402
 from vidsynth.training.datasets import LabelEncoder  # noqa: E402
 from vidsynth.training.synthetic_data import write_street_dataset  # noqa: E402

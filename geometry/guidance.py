@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from vidsynth.errors import VidsynthError
 
 from .camera import Camera, Intrinsics
-from .unproject import as_tensor, unproject_valid_rows
+from .projection import as_tensor, unproject_valid_rows
 from .world import PointWorld, WorldConfig, pack_colours
 
 _NO_HIT = torch.iinfo(torch.int64).max

@@ -1,5 +1,7 @@
 """imaginaire's precomputed unprojection files (pixel → SfM point id) and guidance rendered from them.
 
+(Projecting depth maps and points with a camera is :mod:`vidsynth.geometry.projection`.)
+
 One ``.pkl`` per frame holds a dict keyed by resolution (``"w1024xh512"``, ``"w512xh256"``, ...), each
 value a flat list ``[i0, j0, p0, i1, j1, p1, ...]``: row i and column j of a pixel at that resolution
 and the id p of the 3D point seen there (each point at most once per frame). These are read with a

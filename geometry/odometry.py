@@ -28,7 +28,7 @@ from vidsynth.errors import VidsynthError, require
 
 from .camera import Intrinsics, validate_pose
 from .depth_io import check_depth
-from .unproject import unproject_depth
+from .projection import unproject_depth
 
 
 @dataclass

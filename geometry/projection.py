@@ -1,4 +1,6 @@
-"""Depth maps to 3D points and 3D points to pixels (vectorised torch; conventions in camera.py).
+"""Pinhole projection both ways: depth maps to 3D points, 3D points to pixels (vectorised torch;
+conventions in camera.py). imaginaire's precomputed pixel → point files are
+:mod:`vidsynth.geometry.imaginaire_unprojection`.
 
 >>> import torch
 >>> from vidsynth.geometry.camera import Intrinsics

@@ -6,7 +6,7 @@ extra SPADE input of every up block (or only of the flow-combined ones with
 ``guidance_only_with_flow``), used once the flow path is active (from frame ``num_frames_G - 1``),
 exactly when imaginaire uses it. Producing the guidance is not this module's job: the generator
 stage renders it from its world, or, for imaginaire's precomputed data, from the unprojection
-``.pkl`` files (:mod:`vidsynth.geometry.unprojection`), with the paper's rule that a point keeps the
+``.pkl`` files (:mod:`vidsynth.geometry.imaginaire_unprojection`), with the paper's rule that a point keeps the
 first colour it was given.
 
 Frames before the flow path is active come from a single-image SPADE model when the config has one

@@ -28,7 +28,7 @@ import torch
 from vidsynth.networks.imaginaire import convert_state, load_converted_state, read_imaginaire_yaml
 from vidsynth.networks.registry import model_class
 from vidsynth.networks.imaginaire import imaginaire_model_name
-from vidsynth.geometry.unprojection import UnprojectionGuidance
+from vidsynth.geometry.imaginaire_unprojection import UnprojectionGuidance
 
 TOLERANCE = 1e-4
 DEFAULT_CASES = "vid2vid_street,vid2vid_pose,fs_vid2vid_face,fs_vid2vid_pose,wc_vid2vid"

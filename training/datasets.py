@@ -251,7 +251,7 @@ class Augment:
 def read_point_map(path: str, sizes: list[tuple[int, int]]) -> np.ndarray:
     """One unprojection file as an int64 map of point ids (-1 where no point), at its entry for the first
     of ``sizes`` (H, W) it has, else at its largest entry (the augmentation then resizes the map)."""
-    from vidsynth.geometry.unprojection import read_unprojection, resolution_of
+    from vidsynth.geometry.imaginaire_unprojection import read_unprojection, resolution_of
 
     entries = read_unprojection(path)
     if not entries:

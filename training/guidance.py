@@ -1,7 +1,7 @@
 """wc-vid2vid's guidance while training: the colours generated so far, seen again through each pixel's 3D point.
 
 Inference keeps one world per stream (:mod:`vidsynth.geometry.guidance`, and
-:mod:`vidsynth.geometry.unprojection` for imaginaire's files). Training does the same for a batch of
+:mod:`vidsynth.geometry.imaginaire_unprojection` for imaginaire's files). Training does the same for a batch of
 sequences at once, from the dataset's per-pixel point ids (``points``: B,T,H,W, numbered 0..n-1 per
 example, -1 where no point). The rules are inference's:
 

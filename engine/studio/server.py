@@ -478,7 +478,7 @@ class _Handler(BaseHTTPRequestHandler):
         values = dict(body.get("values") or {})
         for name, value in list(values.items()):
             if isinstance(value, str) and value.startswith("upload:"):  # a reference photo the page uploaded
-                values[name] = self.studio.upload(value[len("upload:"):])["path"]
+                values[name] = self.studio.upload(value[len("upload:"):], ("image", "video"))["path"]
         with self.studio._lock:
             if self.studio.live is not None and self.studio.live.running:
                 raise HttpError(409, "a live job is already running; stop it first")
@@ -592,9 +592,14 @@ class _Handler(BaseHTTPRequestHandler):
                     raise ValueError("no video stream")
                 stream = container.streams.video[0]
                 width, height, frames = stream.width, stream.height, stream.frames
+                formats = container.format.name.split(",")
         except Exception:
             os.unlink(path)
             raise HttpError(415, "the upload is not a video file vidsynth can read (MP4, MKV, ...)") from None
+        ext = ".mp4" if "mp4" in formats else ".mkv" if "matroska" in formats else ".avi" if "avi" in formats else ""
+        if ext:  # readers that go by the name see the container it is
+            os.replace(path, path[:-len(".video")] + ext)
+            path = path[:-len(".video")] + ext
         self._remember(upload_id, {"kind": "video", "path": path})
         return {"id": upload_id, "width": width, "height": height, "frames": frames}
 

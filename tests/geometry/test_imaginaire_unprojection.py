@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vidsynth.errors import VidsynthError
-from vidsynth.geometry.unprojection import (UnprojectionGuidance, read_unprojection, read_unprojection_folder,
+from vidsynth.geometry.imaginaire_unprojection import (UnprojectionGuidance, read_unprojection, read_unprojection_folder,
                                             resolution_of)
 
 DATA = "/work/imaginaire/dataset/unit_test/raw/wc_vid2vid/cityscapes/unprojections/seq0000"

@@ -7,7 +7,7 @@ import torch
 from vidsynth.errors import VidsynthError
 from vidsynth.geometry.camera import Camera, Intrinsics
 from vidsynth.geometry.guidance import GuidanceConfig, GuidanceRenderer, WorldGuidance, zbuffer
-from vidsynth.geometry.unproject import project_points, unproject_depth
+from vidsynth.geometry.projection import project_points, unproject_depth
 from vidsynth.geometry.world import PointWorld, WorldConfig
 
 from .scenes import camera, render_box, render_plane
@@ -187,7 +187,7 @@ def test_world_guidance_at_another_resolution_and_errors():
 def test_world_render_in_place_equals_rendering_its_points():
     # the world is drawn from its own column-wise storage; after evictions (holes in the slots) and
     # with uncoloured points it must equal rendering the coloured points it reports
-    from vidsynth.geometry.unproject import unproject_valid_rows
+    from vidsynth.geometry.projection import unproject_valid_rows
 
     cam = camera(48, 32)
     depth, rgb = render_box(cam)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vidsynth.errors import VidsynthError
-from vidsynth.geometry.unprojection import UnprojectionGuidance, read_unprojection
+from vidsynth.geometry.imaginaire_unprojection import UnprojectionGuidance, read_unprojection
 from vidsynth.training import checkpoint as ckpt
 from vidsynth.training import run
 from vidsynth.training.config import DataConfig, load_config

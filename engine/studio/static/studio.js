@@ -201,6 +201,15 @@ function buildLiveForm() {
     }
     input.name = f.name; input.id = "field-" + f.name; input.dataset.kind = f.kind;
     label.appendChild(input);
+    if (f.kind === "source") {  // or a clip from this computer, uploaded to the studio's folder
+      const file = document.createElement("input");
+      file.type = "file"; file.accept = "video/*"; file.id = "upload-" + f.name; file.title = "upload a video";
+      file.addEventListener("change", async () => {
+        try { input.value = "upload:" + (await upload(file.files[0], "video")).id; say(""); }
+        catch (err) { file.value = ""; say(err.message); }
+      });
+      label.appendChild(file);
+    }
     // the options that say what runs on what stay in view; tuning goes under "more options"
     (f.required || f.kind !== "value" || f.name === "device" ? form : moreBox).appendChild(label);
   }
