@@ -33,7 +33,7 @@ from vidsynth.engine import Pipeline  # noqa: E402
 from vidsynth.engine.pipeline import ProcessStage  # noqa: E402
 from vidsynth.engine.draw import DrawPose  # noqa: E402
 from vidsynth.engine.extract import PoseExtractor  # noqa: E402
-from vidsynth.engine.presets import PhotoPanClip  # noqa: E402
+from vidsynth.streams.synthetic.photo_pan import PhotoPanClip  # noqa: E402
 from vidsynth.streams.mp4 import Mp4Sink  # noqa: E402
 from vidsynth.streams.video_file import VideoFileSource  # noqa: E402
 
