@@ -179,6 +179,30 @@ class ProcessStage(Stage):
     def __call__(self, frame: Frame) -> Frame | None:
         return self.process(frame)  # the child's stage resets itself on a discontinuity
 
+    @property
+    def resumable(self) -> bool:
+        f = self.factory
+        return bool(getattr(f, "state_attrs", ())) or (
+            isinstance(f, type) and issubclass(f, Stage) and f.snapshot is not Stage.snapshot)
+
+    def snapshot(self) -> dict:
+        """The child's stage's snapshot (it travels through the pipe)."""
+        if self._process is None:
+            self.open()
+        self._conn.send(("snapshot", None))
+        reply = self._receive(None, "snapshot")
+        if reply[0] == "state":
+            return reply[1]
+        self._raise(reply, None)
+
+    def restore(self, state: dict) -> None:
+        if self._process is None:
+            self.open()
+        self._conn.send(("restore", state))
+        reply = self._receive(None, "restore")
+        if reply[0] != "restored":
+            self._raise(reply, None)
+
     def process(self, frame: Frame) -> Frame | None:
         if self._process is None:
             self.open()
@@ -249,7 +273,13 @@ def _serve_stage(conn, factory, args, kwargs, threads: int) -> None:
             if kind == "close":
                 return
             try:
-                conn.send(("frame", stage(frame)))
+                if kind == "snapshot":
+                    conn.send(("state", stage.snapshot()))
+                elif kind == "restore":
+                    stage.restore(frame)
+                    conn.send(("restored", None))
+                else:
+                    conn.send(("frame", stage(frame)))
             except VidsynthError as exc:
                 conn.send(("error", str(exc), True))
             except Exception as exc:
@@ -331,7 +361,10 @@ class Pipeline:
     channel. ``metrics_path`` writes the run's :class:`RunReport` as JSON. ``resume`` continues an
     interrupted render: the sink says how many frames it already holds, the source is sought there
     minus the warm-up frames the stateful stages need (``Stage.warmup_frames``); warm-up frames are
-    processed but not written. ``stop_event`` ends the run gracefully when set (the frames in flight
+    processed but not written. A stage that can snapshot its state (``Stage.resumable``) saves it beside
+    the output every ``snapshot_every`` frames (:mod:`vidsynth.engine.resume`), and a resume restores
+    the newest snapshot instead of re-running from the start; the record also holds what made the output
+    (input, stages, models, ``recipe_options``) and a resume of anything else is refused. ``stop_event`` ends the run gracefully when set (the frames in flight
     are finished and written). ``watchdog_s``: a source that gives no frame for this long is an error.
     ``clock`` returns monotonic nanoseconds (replaceable to test latency with a simulated clock).
 
@@ -358,6 +391,8 @@ class Pipeline:
         threads: ThreadBudget | None = None,
         clock: Callable[[], int] = time.monotonic_ns,
         drain_timeout_s: float = 10.0,
+        snapshot_every: int = 30,
+        recipe_options: dict | None = None,
     ):
         if mode not in ("auto", "offline", "live"):
             raise VidsynthError(f"pipeline mode must be 'auto', 'offline' or 'live'; found {mode!r}")
@@ -377,6 +412,8 @@ class Pipeline:
         self.threads = threads
         self.clock = clock
         self.drain_timeout_s = drain_timeout_s
+        self.snapshot_every = max(1, int(snapshot_every))
+        self.recipe_options = dict(recipe_options or {})
         self.report: RunReport | None = None
         self.stage_names = _unique_names(self.stages)
 
@@ -393,10 +430,18 @@ class Pipeline:
         apply_threads(budget, sink=self.sink, stages=self.stages, source=self.source)
 
         write_from, seek_to = 0, 0
+        self._record = None if live else self._resume_record()
+        self._restore: dict[int, dict] = {}
+        self._restore_index: int | None = None
         try:
+            recipe = self._recipe() if self._record is not None else None
             if self.resume:
+                if self._record is not None:
+                    self._record.check(recipe)  # another input, --what or model: refused before anything is written
                 write_from, seek_to = self._resume_point()
             _call_user(lambda: self.sink.open(info), "open the output", type(self.sink).__name__)
+            if self._record is not None and not self.resume:
+                self._record.start(recipe)
             if seek_to > 0:
                 self._seek(seek_to)
         except BaseException:
@@ -463,6 +508,8 @@ class Pipeline:
         self.report = self._build_report(live, wall, rss_samples, budget, write_from, stopped)
         if self.metrics_path:
             self.report.to_json(self.metrics_path)
+        if self._record is not None and stopped == "end" and not self._errors:
+            self._record.finish()
         if self._errors:
             raise self._errors[0]
         if stopped == "interrupt":
@@ -531,7 +578,8 @@ class Pipeline:
                 if frame.index < seek_to:
                     continue  # a source that cannot seek: skip to the resume point by reading
                 if first and seek_to > 0:
-                    frame.discontinuity = True  # stateful stages re-warm from here
+                    # stateful stages re-warm from here, unless their snapshot was restored
+                    frame.discontinuity = self._restore_index is None
                 first = False
                 metrics.latency.add((time.perf_counter() - t0) * 1e3)
                 metrics.frames_in += 1
@@ -547,13 +595,20 @@ class Pipeline:
         name, metrics = self.stage_names[i], self._metrics[i + 1]
         inp, out = self._channels[i], self._channels[i + 1]
         frame = None
+        record = self._record if stage.resumable else None
         try:
             stage.open()
+            restored_at = None
+            if i in self._restore:
+                stage.restore(self._restore.pop(i))
+                restored_at = self._restore_index
             while True:
                 frame = inp.get()
                 if frame is None:
                     break
                 metrics.frames_in += 1
+                if record is not None and frame.index % self.snapshot_every == 0 and frame.index not in (0, restored_at):
+                    record.save_state(frame.index, i, stage.snapshot())  # the state before this frame
                 t0 = time.perf_counter()
                 result = stage(frame)
                 metrics.latency.add((time.perf_counter() - t0) * 1e3)
@@ -586,6 +641,9 @@ class Pipeline:
                     continue  # a warm-up frame of a resumed render: the sink already holds it
                 t0 = time.perf_counter()
                 self.sink.write(frame)
+                if self._record is not None and frame.index % self.snapshot_every == 0:
+                    # the closed segments lag the written frames by at most a segment (and the encoder's delay)
+                    self._record.prune(frame.index - self._snapshot_lag())
                 done = self.clock()
                 metrics.latency.add((time.perf_counter() - t0) * 1e3)
                 if frame.capture_ns is not None:
@@ -639,8 +697,36 @@ class Pipeline:
                 "write to an .mp4 or run without --resume"
             )
         write_from = int(_call_user(point, "read the resume point of the output", type(self.sink).__name__))
-        warmup = sum(int(getattr(s, "warmup_frames", 0) or 0) for s in self.stages)
-        return write_from, max(0, write_from - warmup)
+        warmup = sum(int(getattr(s, "warmup_frames", 0) or 0) for s in self.stages if not s.resumable)
+        start = max(0, write_from - warmup)
+        snapshotting = [i for i, s in enumerate(self.stages) if s.resumable]
+        if snapshotting and self._record is not None and write_from > 0:
+            # the newest snapshot at or before the start; none: re-run from the first frame (slow, exact)
+            points = [p for p in self._record.snapshot_points(snapshotting) if p <= start]
+            start = points[-1] if points else 0
+            if start > 0:
+                self._restore = {i: self._record.load_state(start, i) for i in snapshotting}
+                self._restore_index = start
+        return write_from, start
+
+    def _resume_record(self):
+        """The resume record of the one output file that can be resumed (None when there is none)."""
+        from .resume import ResumeRecord
+
+        leaves = getattr(self.sink, "sinks", None) or [self.sink]
+        files = [s for s in leaves if callable(getattr(s, "resume_point", None)) and getattr(s, "path", None)]
+        return ResumeRecord(files[0].path) if len(files) == 1 else None
+
+    def _recipe(self) -> dict:
+        from .resume import source_identity, stage_identity
+
+        return {"input": source_identity(self.source), "stages": [stage_identity(s) for s in self.stages],
+                "options": self.recipe_options}
+
+    def _snapshot_lag(self) -> int:
+        leaves = getattr(self.sink, "sinks", None) or [self.sink]
+        gop = max([int(getattr(s, "gop", 0) or 0) for s in leaves] + [120])
+        return 2 * gop + 2 * self.snapshot_every + 64
 
     def _seek(self, index: int) -> None:
         try:

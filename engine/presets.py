@@ -233,6 +233,14 @@ def extract(
 
     stages = _extract_stages(input, what, palette, remap, label_mode, sidecars, dataset_out, bool(output or preview))
     live = mode == "live" or (mode == "auto" and looks_live(input))
+    from .resume import resumable_output
+
+    if what in ("pose", "face") and not live and resumable_output(output):
+        from .extract._common import detect_per_frame
+
+        # MediaPipe's tracking cannot be resumed: detect on every frame and smooth with our (resumable) filter
+        if detect_per_frame(stages) and smooth is None:
+            smooth = True
     if what in ("pose", "face") and (smooth if smooth is not None else live):
         from .extract.smoothing import LandmarkSmoother
 

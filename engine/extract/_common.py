@@ -90,3 +90,21 @@ class MediaPipeStage(Stage):
         if self._solution is not None:
             self._solution.close()
             self._solution = None
+
+
+def detect_per_frame(stages) -> bool:
+    """Switch the MediaPipe stages among ``stages`` that track between frames to detection on every frame.
+
+    MediaPipe's tracking state cannot be saved, so an output that can be resumed (an MP4 written in
+    closed segments) is extracted this way, with our own landmark smoother (whose state is saved) in the
+    place of MediaPipe's: the resumed output then equals an uninterrupted one. Returns True when a stage
+    was switched (the caller adds the smoother). Call before the stages open.
+    """
+    switched = False
+    for stage in stages:
+        config = getattr(stage, "config", None)
+        if isinstance(stage, MediaPipeStage) and stage.tracks and hasattr(config, "static_image_mode"):
+            config.static_image_mode = True
+            stage.tracks = False
+            switched = True
+    return switched

@@ -83,7 +83,10 @@ class LandmarkSmoother(Stage):
     """Smooths ``conditions['pose']`` and ``conditions['face']`` in place with One Euro filters.
 
     Time comes from the frames' timestamps; a discontinuity (new stream, cut, seek) resets every filter.
+    The filters are the stage's state: a resumed extraction restores them (``Stage.snapshot``).
     """
+
+    state_attrs = ("_filters",)
 
     def __init__(self, config: LandmarkSmootherConfig | None = None, **overrides):
         self.config = config or LandmarkSmootherConfig(**overrides)

@@ -42,6 +42,8 @@ class VideoGenerator(Stage):
     """
 
     threads = 4
+    # what a resumed render restores (Stage.snapshot): the model's step state, the held frame, the crop
+    state_attrs = ("_state", "_last", "_crop")
 
     def __init__(self, model, config: VideoGeneratorConfig | None = None, references: list | None = None):
         from vidsynth.networks.registry import describe_model
@@ -79,6 +81,10 @@ class VideoGenerator(Stage):
         self._last = None
         if self._crop is not None:
             self._crop.reset()
+
+    def restore(self, state: dict) -> None:
+        super().restore(state)
+        self._state = _on_device(self._state, self.config.device)  # snapshots are stored on the CPU
 
     def placement(self, frame, bbox=None) -> Placement:
         """Where the model's window sits in this frame (``bbox``: the subject's box, for pose/face models)."""
@@ -139,6 +145,17 @@ class VideoGenerator(Stage):
 
     def after_step(self, frame, placement: Placement, outputs: dict) -> None:
         """Hook run after each generated frame (the world-consistent stage feeds its world here)."""
+
+
+def _on_device(value, device):
+    """Tensors in (nested dicts, lists and tuples of) ``value`` moved to ``device``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: _on_device(v, device) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_device(v, device) for v in value)
+    return value
 
 
 def reference_frames(images: list[np.ndarray], stages: list) -> list:

@@ -39,6 +39,16 @@ class WorldConsistentGenerator(VideoGenerator):
         self._unprojection = None
         self.counters["guidance_coverage"] = 0.0  # mean share of the frame the guidance covered
 
+    def snapshot(self) -> dict:
+        state = super().snapshot()
+        state["world"] = self.world.state_dict()  # the coloured points the guidance comes from
+        return state
+
+    def restore(self, state: dict) -> None:
+        state = dict(state)
+        self.world.load_state_dict(state.pop("world"))
+        super().restore(state)
+
     def reset(self) -> None:
         super().reset()
         self.world.reset()

@@ -85,10 +85,13 @@ def build(options: Options):
     extractors built."""
     from vidsynth.engine import render as models
     from vidsynth.engine.devices import check_device
+    from vidsynth.engine.extract import LandmarkSmoother
+    from vidsynth.engine.extract._common import detect_per_frame
     from vidsynth.engine.generate import generator_stage, reference_frames
     from vidsynth.engine.pipeline import Pipeline
     from vidsynth.engine.presets import (guard_run, looks_live, open_input, output_sinks, parse_remap, parse_size,
                                          shape_source)
+    from vidsynth.engine.resume import resumable_output
     from vidsynth.engine.stages import DepthAndCameras, Resize
     from vidsynth.networks.registry import describe_model
 
@@ -136,7 +139,10 @@ def build(options: Options):
     live = o.mode == "live" or (o.mode == "auto" and looks_live(o.input))
     source = shape_source(source, o.start, o.duration, o.frames, realtime=o.realtime, live=live, strict=o.strict)
     stages = [Resize(*size)] if resize else []
-    stages += models.conditioning_stages(spec.main, o.input, o.palette, remap, o.label_mode, live)
+    conditioning = models.conditioning_stages(spec.main, o.input, o.palette, remap, o.label_mode, live)
+    if not live and resumable_output(o.output) and detect_per_frame(conditioning):
+        conditioning.append(LandmarkSmoother())  # MediaPipe's tracking cannot be resumed; our smoother can
+    stages += conditioning
     if o.depth is not None:
         stages.append(DepthAndCameras(o.depth, o.depth_scale, o.cameras, o.hfov))
     stages.append(generator_stage(net, **generator))

@@ -157,3 +157,121 @@ def test_ctrl_c_stops_the_cli_cleanly_and_the_output_is_complete_up_to_the_stop(
     assert report["frames_out"] == report["frames_in"] < n  # graceful: nothing read was lost
     frames = read_video(out)  # closed properly: the open segment was flushed too
     assert len(frames) == report["frames_out"]
+
+
+# -- resume is exact: stateful stages restored from their snapshots -------------------------------------
+
+MODELS = os.path.join(ROOT, "engine", "data", "models")
+# 45 frames at 10 fps: segments of 20 frames (two seconds); snapshots every 30 frames
+RESUMABLE = {
+    "street": ["render", "--model", os.path.join(MODELS, "vid2vid_street_128.safetensors"),
+               "--input", "synthetic:street?frames=45&width=64&height=32&fps=10"],
+    "pose": ["render", "--model", os.path.join(MODELS, "vid2vid_pose_64.safetensors"),
+             "--input", "synthetic:puppet?frames=45&width=64&height=64&fps=10"],
+    "extract_pose": ["extract", "--what", "pose", "--input", "synthetic:photo_pan?n_frames=45&size=96&fps=10"],
+}
+# the killed run's slow stage: the generator for renders, the extractor for extraction
+SLOWED = {"street": ("vidsynth.engine.generate.video", "VideoGenerator"),
+          "pose": ("vidsynth.engine.generate.video", "VideoGenerator"),
+          "extract_pose": ("vidsynth.engine.extract.pose", "PoseExtractor")}
+
+
+def _stop_midway(argv, out, signum, slowed, at_least) -> None:
+    """Run the CLI with ``slowed``'s process() slowed down; send ``signum`` once ``at_least`` frames are closed."""
+    module, cls = slowed
+    code = f"""
+        import sys, time, importlib
+        stage = getattr(importlib.import_module({module!r}), {cls!r})
+        process = stage.process
+        stage.process = lambda self, frame: (time.sleep(0.08), process(self, frame))[1]
+        from vidsynth.cli import main
+        sys.exit(main({[*argv, "--output", str(out), "--no-progress"]!r}))
+    """
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + HANG
+    try:
+        while _closed_frames(out) < at_least:
+            assert proc.poll() is None, f"the run ended before it was stopped: {proc.stderr.read()[-2000:]}"
+            assert time.monotonic() < deadline, "the run made no progress"
+            time.sleep(0.05)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=HANG)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    expected = {signal.SIGKILL: -signal.SIGKILL, signal.SIGINT: 130, signal.SIGTERM: 143}[signum]
+    assert proc.returncode == expected, err
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """Each job's output run without a stop (made once, shared by the three signals)."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    made = {}
+
+    def get(job):
+        if job not in made:
+            out = folder / f"{job}.mp4"
+            assert main([*RESUMABLE[job], "--output", str(out), "--no-progress"]) == 0
+            made[job] = read_video(out)
+        return made[job]
+
+    return get
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM], ids=["SIGKILL", "SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("job", ["street", "pose", "extract_pose"])
+def test_a_stopped_stateful_run_resumes_frame_identical_to_an_uninterrupted_one(tmp_path, uninterrupted, job, signum):
+    """vid2vid's step state, the subject crop, the held frame and the landmark smoother are restored from
+    their snapshots (MediaPipe detects on every frame), so every resumed frame equals the uninterrupted run's."""
+    out = tmp_path / f"{job}.mp4"
+    _stop_midway(RESUMABLE[job], out, signum, SLOWED[job], at_least=40)
+    record = tmp_path / f".{job}.mp4.resume"
+    assert (record / "recipe.json").exists() and any(p.name.startswith("state-00000030") for p in record.iterdir())
+
+    assert main([*RESUMABLE[job], "--output", str(out), "--no-progress", "--resume"]) == 0
+    resumed, reference = read_video(out), uninterrupted(job)
+    assert len(resumed) == len(reference) == 45
+    for k, (a, b) in enumerate(zip(resumed, reference)):
+        assert a.pts == b.pts
+        np.testing.assert_array_equal(a.image, b.image, err_msg=f"frame {k}")
+
+
+def test_resume_refuses_an_output_another_command_made(tmp_path, capsys):
+    clip = "synthetic:clip?n_frames=20&width=64&height=48"
+    out = tmp_path / "flow.mp4"
+    assert main(["extract", "--input", clip, "--what", "flow", "--output", str(out), "--no-progress"]) == 0
+    before = out.read_bytes()
+    capsys.readouterr()
+
+    refused = {
+        "another --what": (["--input", clip, "--what", "mask"], "the processing differs"),
+        "another input": (["--input", "synthetic:clip?n_frames=20&width=64&height=48&seed=5", "--what", "flow"],
+                          "the input differs"),
+    }
+    for why, (argv, says) in refused.items():
+        code = main(["extract", *argv, "--output", str(out), "--no-progress", "--resume"])
+        err = capsys.readouterr().err
+        assert code == 2, why
+        assert "was made by another command" in err and says in err, (why, err)
+        assert out.read_bytes() == before, why  # the output is left as it was
+
+    # the command that made it: nothing left to do, the output is unchanged
+    assert main(["extract", "--input", clip, "--what", "flow", "--output", str(out), "--no-progress", "--resume"]) == 0
+    assert len(read_video(out)) == 20
+
+
+def test_resume_refuses_an_output_without_a_record(tmp_path, capsys):
+    clip = "synthetic:clip?n_frames=12&width=64&height=48"
+    out = tmp_path / "flow.mp4"
+    assert main(["extract", "--input", clip, "--what", "flow", "--output", str(out), "--no-progress"]) == 0
+    import shutil
+
+    shutil.rmtree(tmp_path / ".flow.mp4.resume")  # e.g. written by an older vidsynth
+    capsys.readouterr()
+    assert main(["extract", "--input", clip, "--what", "flow", "--output", str(out), "--no-progress", "--resume"]) == 2
+    assert "has no resume record" in capsys.readouterr().err
