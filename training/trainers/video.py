@@ -1,7 +1,10 @@
 """Video training (vid2vid, wc-vid2vid, few-shot vid2vid): sequences generated frame by frame.
 
-Each iteration generates a sequence the way inference does — frame t from its label and the previous
-``num_frames_G - 1`` labels and generated frames (detached, as vid2vid trains) — and sums per-frame
+Each iteration generates a sequence the way inference does, through the generator's own streaming
+``step(conditions, state)`` (so what is trained is what is streamed): frame t from its label and the
+previous ``num_frames_G - 1`` labels and generated frames (detached, as vid2vid trains), fs-vid2vid's
+references encoded once per sequence into the state, wc-vid2vid's style code drawn once per sequence and
+its guidance a per-frame condition — and sums per-frame
 losses: image GAN on (label, frame), feature matching, perceptual, the flow terms (the predicted flow
 against the ground-truth flow where the data has one, the previous real frame warped by the predicted
 flow against the current one, the occlusion mask against where that warp is right), an optional
@@ -11,13 +14,15 @@ frames and doubles every ``video.double_every`` iterations up to ``data.sequence
 one discriminator and one generator step take the whole sequence; ``video.frames_per_backward`` = k
 steps every k frames instead (imaginaire's vid2vid: k = 1), each step going on from the outputs the
 steps before it generated. ``video.previous_noise`` adds noise to the frames fed back (drawn afresh for
-each sequence and each of its steps), so the recurrence learns not to trust its own outputs blindly.
+each sequence and each of its steps; the step's ``fed_back`` hook), so the recurrence learns not to trust
+its own outputs blindly.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -29,24 +34,13 @@ from .base import Trainer
 from .calls import split_batch, video_discriminator
 
 
-def push_frame(history, frame, keep: int):
-    """Append ``frame`` [N,C,H,W] to ``history`` [N,t,C,H,W], keeping the newest ``keep``."""
-    frame = frame.unsqueeze(1)
-    if keep <= 0:
-        return None
-    if history is None:
-        return frame
-    return torch.cat([history[:, max(0, history.shape[1] - keep + 1):], frame], dim=1)
-
-
 @dataclass
 class Carry:
     """What one step's frames hand to the next step's when a sequence is trained a few frames per step
-    (``trainer.video.frames_per_backward``): the generator's inputs from earlier frames (detached) and the
-    family's sequence state."""
+    (``trainer.video.frames_per_backward``): the generator's state after the earlier frames (its fed-back
+    frames detached) and the family's sequence state."""
 
-    prev_labels: torch.Tensor
-    prev_images: torch.Tensor
+    state: dict[str, torch.Tensor]
     sequence: object
     recent: list[torch.Tensor]  # the last generated frames, for the temporal terms
 
@@ -114,22 +108,29 @@ class VideoTrainer(Trainer):
     def start_of_iteration(self, iteration: int) -> None:
         self.num_frames = self.frames_at(iteration)
 
-    @property
-    def keep(self) -> int:
-        return int(getattr(getattr(self.G_raw, "config", None), "num_frames_G", self.cfg.trainer.video.num_prev + 1)) - 1
-
     # --- generation --------------------------------------------------------------------------------------
 
-    def frame_inputs(self, batch, t, prev_labels, prev_images, sequence=None) -> tuple[tuple, dict]:
-        """The generator's arguments for frame t; ``sequence`` is what :meth:`begin_sequence` returned."""
-        return (batch["label"][:, t], prev_labels, prev_images), {}
+    def initial_state(self, net, batch) -> dict[str, torch.Tensor]:
+        """The generator's state at a sequence's first frame: the model's own :meth:`initial_state`."""
+        return net.initial_state(batch_size=batch["label"].shape[0])
+
+    def refreshed_state(self, net, batch, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``state`` carried over from an earlier step of the sequence, ready for this step's pass: what was
+        computed with gradients (fs-vid2vid's reference encoding) is computed again, since the earlier
+        step's backward has freed its graph."""
+        return state
+
+    def frame_conditions(self, batch, t: int, sequence=None) -> dict[str, torch.Tensor]:
+        """The generator's per-frame conditions for frame t; ``sequence`` is what :meth:`begin_sequence` returned."""
+        return {"label": batch["label"][:, t]}
 
     def begin_sequence(self, batch):
-        """State a family keeps while one batch of sequences is generated (None: nothing)."""
+        """What a family keeps besides the generator's state while one batch of sequences is generated
+        (None: nothing)."""
         return None
 
-    def end_frame(self, sequence, t: int, out: dict, kwargs: dict) -> None:
-        """Frame t was generated (``out``) from ``kwargs``; a family updates its ``sequence`` state here."""
+    def end_frame(self, sequence, t: int, out: dict, conditions: dict) -> None:
+        """Frame t was generated (``out``) from ``conditions``; a family updates its ``sequence`` here."""
 
     def _frames(self, batch, num_frames: int) -> range:
         """The frames this step generates and trains."""
@@ -139,24 +140,26 @@ class VideoTrainer(Trainer):
     def _generate(self, net, batch, num_frames: int) -> list[dict]:
         frames, carry = self._frames(batch, num_frames), self._carry
         if frames.start > 0:  # go on from the frames an earlier step generated
-            prev_l, prev_i, sequence = carry.prev_labels, carry.prev_images, copy.deepcopy(carry.sequence)
+            state, sequence = self.refreshed_state(net, batch, carry.state), copy.deepcopy(carry.sequence)
         else:
-            prev_l, prev_i, sequence = None, None, self.begin_sequence(batch)
-        outs, sequence_noise = [], self._sequence_noise(batch)
+            state, sequence = self.initial_state(net, batch), self.begin_sequence(batch)
+        outs, fed_back = [], self._fed_back_hook(batch)
         for t in frames:
-            args, kwargs = self.frame_inputs(batch, t, prev_l, prev_i, sequence)
-            out = net(*args, **kwargs)
-            if isinstance(out, torch.Tensor):
-                out = {"image": out}
-            self.end_frame(sequence, t, out, kwargs)
+            conditions = self.frame_conditions(batch, t, sequence)
+            out, state = net.step(conditions, state, fed_back=fed_back)
+            self.end_frame(sequence, t, out, conditions)
             outs.append(out)
-            prev_l = push_frame(prev_l, batch["label"][:, t], self.keep)
-            prev_i = push_frame(prev_i, self._fed_back(out["image"].detach(), sequence_noise), self.keep)
         if self._span is not None:  # both of a step's passes start from the same state; the next step takes the end
             keep = self.cfg.trainer.video.temporal_frames - 1
             recent = self._earlier(frames) + [o["image"].detach() for o in outs]
-            self._next_carry = Carry(prev_l, prev_i, sequence, recent[-keep:] if keep > 0 else [])
+            self._next_carry = Carry(state, sequence, recent[-keep:] if keep > 0 else [])
         return outs
+
+    def _fed_back_hook(self, batch) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """The step's ``fed_back`` hook for this sequence: its noise on every generated frame the next frames
+        see (None without ``previous_noise``)."""
+        std = self._sequence_noise(batch)
+        return None if std is None else (lambda image: self._fed_back(image, std))
 
     def _sequence_noise(self, batch) -> torch.Tensor | None:
         """Each sequence's noise std for its fed-back frames (B,1,1,1); None without ``previous_noise`` and
@@ -229,9 +232,7 @@ class VideoTrainer(Trainer):
 
     def flow_terms(self, batch, t, out) -> dict[str, torch.Tensor]:
         """vid2vid's flow losses for frame t (t ≥ 1) from the flow that warps the previous frame."""
-        flow, mask = out.get("flow"), out.get("occlusion_mask")
-        if isinstance(flow, (list, tuple)):  # fs-vid2vid: [reference flow, previous-frame flow]
-            flow, mask = flow[1], mask[1]
+        flow, mask = out.get("flow"), out.get("occlusion_mask")  # fs-vid2vid's reference flow is reference_flow
         if flow is None or t == 0:
             return {}
         real, prev_real = batch["images"][:, t], batch["images"][:, t - 1]
@@ -302,7 +303,7 @@ class WorldConsistentVideoTrainer(VideoTrainer):
     inference would give it: the colours generated for earlier frames at the same 3D points
     (:class:`SequenceGuidance`), and the guidance loss (L1 to those colours where they exist) keeps the
     generated world consistent. Without them it trains as vid2vid does. A first-frame single-image
-    model, when the generator has one, gets a random style code."""
+    model, when the generator has one, gets one random style code per sequence."""
 
     default_loss_weights = {**VideoTrainer.default_loss_weights, "guidance": 20.0}
     dataset_options = {"with_unprojections": True}
@@ -310,31 +311,39 @@ class WorldConsistentVideoTrainer(VideoTrainer):
     def begin_sequence(self, batch):
         return SequenceGuidance(batch["points"]) if "points" in batch else None
 
-    def frame_inputs(self, batch, t, prev_labels, prev_images, sequence=None):
-        args, kwargs = super().frame_inputs(batch, t, prev_labels, prev_images)
-        sim = getattr(self.G_raw, "single_image_model", None)
-        if sim is not None:
-            kwargs["single_image_z"] = torch.randn(batch["label"].shape[0], sim.config.style_dims, device=self.device)
-        if sequence is not None:
-            kwargs["guidance"] = sequence.guidance(t)
-        return args, kwargs
+    def initial_state(self, net, batch):
+        # a single-image model for the first frames takes one random style code per sequence, as a stream does
+        sim, n = getattr(net, "single_image_model", None), batch["label"].shape[0]
+        z = torch.randn(n, sim.config.style_dims, device=self.device) if sim is not None else None
+        return net.initial_state(single_image_z=z, batch_size=n)
 
-    def end_frame(self, sequence, t, out, kwargs):
+    def frame_conditions(self, batch, t, sequence=None):
+        conditions = super().frame_conditions(batch, t, sequence)
         if sequence is not None:
-            out["guidance"] = kwargs["guidance"]
+            conditions["guidance"] = sequence.guidance(t)
+        return conditions
+
+    def end_frame(self, sequence, t, out, conditions):
+        if sequence is not None:
+            out["guidance"] = conditions["guidance"]
             sequence.update(t, out["image"])
 
 
 class FewShotVideoTrainer(VideoTrainer):
-    """fs-vid2vid: every frame also sees the references (``ref_label``, ``ref_images``: B,K,...); the
-    reference warp is trained to reproduce the current frame."""
+    """fs-vid2vid: every frame also sees the references (``ref_label``, ``ref_images``: B,K,...), encoded once
+    per sequence into the generator's state as a stream does (imaginaire encodes them again at every frame:
+    the same values, and the gradients add up the same); the reference warp is trained to reproduce the
+    current frame."""
 
-    def frame_inputs(self, batch, t, prev_labels, prev_images, sequence=None):
-        return (batch["label"][:, t], batch["ref_label"], batch["ref_images"], prev_labels, prev_images), {}
+    def initial_state(self, net, batch):
+        return net.initial_state(net.encode_references(batch["ref_images"], batch["ref_label"]))
+
+    def refreshed_state(self, net, batch, state):
+        fresh = self.initial_state(net, batch)
+        return {**fresh, "prev_labels": state["prev_labels"], "prev_images": state["prev_images"]}
 
     def flow_terms(self, batch, t, out):
         terms = super().flow_terms(batch, t, out)
-        warped = out.get("warped_image")
-        if isinstance(warped, (list, tuple)) and warped[0] is not None:
-            terms["flow/ref_warp"] = masked_l1(warped[0], batch["images"][:, t])
+        if "reference_warped_image" in out:
+            terms["flow/ref_warp"] = masked_l1(out["reference_warped_image"], batch["images"][:, t])
         return terms
