@@ -36,14 +36,21 @@ class TrainingJob:
     ``prepare(target, data_dir, size, max_frames) -> dict``: write the training folder (imaginaire's raw
     layout) and return what ``metadata`` needs; ``config(device, minutes, size) -> TrainConfig``;
     ``metadata(prepared, size) -> JobMetadata``; ``default_size(device)``: the model's side in pixels.
+    A job with its own training loop gives ``train`` instead, and :func:`train_job` hands it the run.
+
+    Another module adds a job with ``register_job(TrainingJob("dance", ...))`` at import and a line in
+    :data:`JOB_MODULES`.
     """
 
     name: str
-    prepare: Callable
-    config: Callable
-    metadata: Callable
-    default_size: Callable[[str], int]
+    prepare: Callable | None = None
+    config: Callable | None = None
+    metadata: Callable | None = None
+    default_size: Callable[[str], int] = lambda device: 128
     help: str = ""
+    # a job that runs its whole training itself: train(target=, out=, minutes=, device=, size=, run_dir=,
+    # resume=, max_iter=, max_frames=, progress=) -> {'model_file', 'iteration', 'minutes', 'frames'}
+    train: Callable | None = None
 
 
 JOBS: dict[str, TrainingJob] = {}
@@ -54,11 +61,15 @@ def register_job(job: TrainingJob) -> None:
     JOBS[job.name] = job
 
 
+# modules that register further jobs when imported (those not installed are skipped)
+JOB_MODULES = ["vidsynth.training.dance", "vidsynth.training.street"]
+
+
 def _load_jobs() -> None:
     """Import the modules that register the other jobs (dance, street), when they exist."""
     import importlib
 
-    for module in ("vidsynth.engine.jobs.dance_train", "vidsynth.training.jobs_body"):
+    for module in JOB_MODULES:
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -246,6 +257,9 @@ def train_job(job: str, target: str, out: str, minutes: float | None = None, dev
     import torch
 
     recipe = get_job(job)
+    if recipe.train is not None:
+        return recipe.train(target=target, out=out, minutes=minutes, device=device, size=size, run_dir=run_dir,
+                            resume=resume, max_iter=max_iter, max_frames=max_frames, progress=progress)
     if minutes is not None and minutes <= 0:
         raise VidsynthError(f"--minutes must be > 0; found {minutes}")
     if size is not None and not 32 <= size <= 1024:
