@@ -211,9 +211,10 @@ function buildLiveForm() {
       label.appendChild(file);
     }
     // the options that say what runs on what stay in view; tuning goes under "more options"
-    (f.required || f.kind !== "value" || f.name === "device" ? form : moreBox).appendChild(label);
+    (f.required || f.kind !== "value" || ["device", "calibrate"].includes(f.name) ? form : moreBox).appendChild(label);
   }
   if (moreBox.children.length) form.appendChild(more);
+  $("live-calibrate").hidden = !$("field-calibrate");
 }
 
 function liveValues() {
@@ -294,6 +295,14 @@ async function pollLive() {
 }
 
 $("live-job").addEventListener("change", buildLiveForm);
+$("live-calibrate").addEventListener("click", async () => {
+  // a job that normalises the performer's body (dance) measures it again: restart with calibration on
+  $("field-calibrate").checked = true;
+  if ($("live-state").textContent === "running") {
+    try { await api("live/stop", {}); } catch (err) { say(err.message); }
+  }
+  await liveStart();
+});
 $("live-start").addEventListener("click", liveStart);
 $("live-stop").addEventListener("click", async () => {
   try { await api("live/stop", {}); } catch (err) { say(err.message); }
