@@ -1,6 +1,7 @@
 """Write one sequence of frames and their conditions as a training folder in imaginaire's raw layout.
 
-For a sequence ``<seq>`` under ``root`` (files named by frame index, ``%06d``)::
+For a sequence ``<seq>`` under ``root``: files are named as the source named its frames (an image
+folder's ``IMG_0042.jpg`` gives ``IMG_0042.*`` in every folder), else by frame index (``%06d``)::
 
     images/<seq>/000000.jpg              the frame (JPEG, quality configurable)
     poses-openpose/<seq>/000000.json     conditions['pose'] as OpenPose JSON (BODY_25 + face 70 + hands)
@@ -8,7 +9,9 @@ For a sequence ``<seq>`` under ``root`` (files named by frame index, ``%06d``)::
     person_masks/<seq>/000000.png        conditions['person_mask'], 8-bit 0/255 PNG (ours: imaginaire's
                                          human_instance_maps hold instance ids, not a mask)
     seg_maps/<seq>/000000.png            conditions['labels'], ids as 8- or 16-bit PNG (lossless)
-    flow-dis/<seq>/000000.npy            conditions['flow'], float32 H×W×2, from this frame to the previous
+    flow-dis/<seq>/000000.npy            conditions['flow'], float16 H×W×2 (half the bytes of float32; a
+                                         hundredth of a pixel at 20 px), from this frame to the previous;
+                                         written only when flow is asked for (``--what flow``)
 
 Keypoints are written with full float32 precision, so reading them back (:mod:`vidsynth.engine.sidecars`)
 gives bit-identical network inputs to extracting on the fly.
@@ -16,6 +19,7 @@ gives bit-identical network inputs to extracting on the fly.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +30,9 @@ from vidsynth.streams.frame import Frame
 
 from .stage import Stage
 from .sidecars import write_dlib68_json, write_flow, write_openpose_json, write_png
+
+# a file stem that stays inside its folder and reads the same on every file system
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=@ -]{0,200}$")
 
 # condition key -> (folder, extension)
 FOLDERS = {
@@ -76,6 +83,9 @@ class DatasetWriter(Stage):
 
     def _path(self, kind: str, frame: Frame) -> Path:
         c = self.config
+        if frame.name and _SAFE_NAME.match(frame.name):  # the source's own name links back to the user's file
+            folder, ext = FOLDERS[kind]
+            return Path(c.root) / folder / c.sequence / f"{frame.name}.{ext}"
         return dataset_path(c.root, kind, c.sequence, frame.index, c.name_format)
 
     def process(self, frame: Frame) -> Frame:
@@ -95,7 +105,7 @@ class DatasetWriter(Stage):
             elif kind == "face":
                 write_dlib68_json(path, value)
             elif kind == "flow":
-                write_flow(path, value)
+                write_flow(path, value, np.float16)
             else:
                 write_png(path, np.asarray(value))
         self.written += 1

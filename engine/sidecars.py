@@ -161,11 +161,11 @@ def read_png(path) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def write_flow(path, flow: np.ndarray) -> None:
-    """Store flow losslessly as ``.npy`` (float32 H×W×2, dx then dy)."""
+def write_flow(path, flow: np.ndarray, dtype=np.float32) -> None:
+    """Store flow as ``.npy`` (H×W×2, dx then dy): float32 is lossless, float16 half the size."""
     path = Path(path)
     tmp = path.with_name(path.stem + ".tmp.npy")
-    np.save(tmp, np.asarray(flow, np.float32))
+    np.save(tmp, np.asarray(flow, dtype))
     os.replace(tmp, path)
 
 

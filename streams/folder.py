@@ -92,6 +92,7 @@ class ImageFolderSource(Source):
                 image=_read_image(self._cv2, self.files[index], self.raw),
                 duration=1,
                 discontinuity=index == self._start,
+                name=self.files[index].stem,
             )
 
 

@@ -35,6 +35,7 @@ class Frame:
     capture_ns: int = field(default_factory=time.monotonic_ns)
     discontinuity: bool = False
     duration: int | None = None  # in time_base units, when the source knows it
+    name: str | None = None  # the source's own name for the frame (an image file's stem), kept in datasets
 
     @property
     def time(self) -> float:

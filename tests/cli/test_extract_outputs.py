@@ -6,7 +6,7 @@ import pytest
 
 from vidsynth.cli import main
 from vidsynth.engine import Pipeline
-from vidsynth.engine.presets import sequence_name
+from vidsynth.engine.jobs.extract import sequence_name
 from vidsynth.streams.synthetic.photo_pan import PhotoPanClip
 from vidsynth.streams.mp4 import Mp4Sink
 
@@ -26,9 +26,10 @@ def test_dataset_out_writes_the_raw_layout(person_clip, tmp_path):
     assert main(["extract", "--input", str(person_clip), "--dataset-out", str(root), "--no-progress"]) == 0
     seq = "astronaut"
     for folder, ext in (("images", "jpg"), ("poses-openpose", "json"), ("landmarks-dlib68", "json"),
-                        ("person_masks", "png"), ("flow-dis", "npy")):
+                        ("person_masks", "png")):
         files = sorted((root / folder / seq).glob(f"*.{ext}"))
         assert [f.stem for f in files] == [f"{k:06d}" for k in range(6)], folder
+    assert not (root / "flow-dis").exists()  # no model of these reads flow: written only when asked
     pose = json.loads((root / "poses-openpose" / seq / "000005.json").read_text())
     body = pose["people"][0]["pose_keypoints_2d"]
     assert len(body) == 25 * 3 and sum(c > 0 for c in body[2::3]) >= 5  # the astronaut's upper body is found
@@ -59,12 +60,12 @@ def test_frames_without_a_person_give_empty_pose_maps(tmp_path):
 
 
 def test_landmarks_are_smoothed_for_live_input_only_by_default():
-    from vidsynth.engine.presets import extract
+    from vidsynth.engine.jobs.extract import Options, build
 
     spec = "synthetic:clip?n_frames=2&width=64&height=48"
 
     def names(**kw):
-        return [s.name for s in extract(spec, output="null", progress=False, **kw).stages]
+        return [s.name for s in build(Options(input=spec, output="null", progress=False, **kw)).stages]
 
     assert names(what="pose") == ["PoseExtractor", "DrawPose"]
     assert names(what="pose", mode="live") == ["PoseExtractor", "LandmarkSmoother", "DrawPose"]
@@ -84,3 +85,27 @@ def test_the_python_api_is_as_short_as_the_command(person_clip, tmp_path):
     assert report.frames_out == 6 and "PoseExtractor" in report.summary()
     last = read_video(out)[-1].image
     assert (last.max(axis=2) > 60).mean() > 0.002  # a skeleton on black
+
+
+def test_dataset_out_keeps_an_image_folders_names_and_writes_flow_compactly_when_asked(tmp_path):
+    import cv2
+    import numpy as np
+
+    from vidsynth.engine.sidecars import read_flow
+
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    names = ["IMG_0007", "IMG_0010", "IMG_0100"]
+    for k, name in enumerate(names):
+        image = np.zeros((48, 64, 3), np.uint8)
+        image[10:30, 5 + 6 * k:25 + 6 * k] = 255  # a square moving right: the flow has something to find
+        cv2.imwrite(str(folder / f"{name}.png"), image)
+    root = tmp_path / "data"
+    assert main(["extract", "--input", str(folder), "--what", "flow", "--dataset-out", str(root), "--no-progress"]) == 0
+    seq = sequence_name(str(folder))
+    for sub, ext in (("images", "jpg"), ("flow-dis", "npy")):
+        assert sorted(p.stem for p in (root / sub / seq).glob(f"*.{ext}")) == names, sub
+    stored = np.load(root / "flow-dis" / seq / "IMG_0100.npy")
+    assert stored.dtype == np.float16 and stored.shape == (48, 64, 2)  # half the bytes of float32
+    flow = read_flow(root / "flow-dis" / seq / "IMG_0100.npy")
+    assert flow.dtype == np.float32 and np.abs(flow).max() > 1.0

@@ -82,7 +82,8 @@ def test_sigkill_then_resume_through_the_pipeline_equals_an_uninterrupted_render
     assert [read_stamp(f.image) for f in partial] == list(range(len(partial)))
     assert closed <= len(partial)
 
-    identity = FunctionStage(lambda f: f, name="identity")
+    # the same processing as the killed run (its name is in the output's recipe), without the delay
+    identity = FunctionStage(lambda f: f, name="slow_identity")
     report = Pipeline(SyntheticClip(n_frames=n, width=64, height=48), [identity], Mp4Sink(out, gop=gop, resume=True),
                       resume=True, progress=False).run()
     assert report.resumed_from == closed and report.frames_out == n - closed
