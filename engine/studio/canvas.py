@@ -68,6 +68,11 @@ def paste_region(previous: np.ndarray, rendered: np.ndarray, changed: np.ndarray
     return out
 
 
+def paints_labels(spec) -> bool:
+    """Whether a model (its :class:`~vidsynth.networks.spec.ModelSpec`) turns one label map into one picture."""
+    return spec.kind == "image" and spec.reads == "labels"
+
+
 @dataclass
 class Style:
     """Where a rendering's style comes from: an example picture (models with a style encoder) or a seed."""
@@ -86,22 +91,23 @@ class LabelRenderer:
     """
 
     def __init__(self, path: str, device: str = "cpu"):
-        from vidsynth.engine.generate import input_kind
         from vidsynth.engine.render import load_generator
+        from vidsynth.networks.registry import describe_model
 
         self.path, self.device = path, device
         self.model = load_generator(path)
-        if input_kind(self.model) != "labels" or callable(getattr(self.model, "step", None)):
-            raise VidsynthError(f"the canvas paints label maps for SPADE or pix2pixHD models; {os.path.basename(path)} "
-                                f"is a {self.model.model_name} model; pick a label-to-image model")
+        self.spec = describe_model(self.model)
+        if not paints_labels(self.spec):
+            raise VidsynthError(f"the canvas paints label maps for label-to-image models (SPADE, pix2pixHD); "
+                                f"{os.path.basename(path)} is a {self.spec.kind} model reading {self.spec.reads}; "
+                                "pick a label-to-image model")
         self.num_classes = int(self.model.config.label.num_classes)
         self._stages: dict[tuple, object] = {}
         self._lock = threading.Lock()  # one rendering at a time per model: torch modules are not re-entrant
 
     @property
     def has_style_encoder(self) -> bool:
-        return callable(getattr(self.model, "encode_style", None)) and \
-            getattr(self.model.config, "style_dims", None) is not None
+        return bool(self.spec.style)
 
     def _stage(self, style: Style, shape: tuple[int, int]):
         from vidsynth.engine.generate import ImageGenerator, ImageGeneratorConfig
@@ -113,7 +119,7 @@ class LabelRenderer:
             image = style.image if self.has_style_encoder else None
             # the model runs at the label map's own size when its architecture allows it (no resampling of
             # the painted labels), else at its trained size with the pipelines' fitting
-            multiple = int(getattr(self.model.config, "size_multiple", 16))
+            multiple = int(self.spec.size_multiple or 16)
             size = tuple(shape) if shape[0] % multiple == 0 and shape[1] % multiple == 0 else None
             config = ImageGeneratorConfig(seed=int(style.seed), device=self.device, size=size)
             self._stages[key] = ImageGenerator(self.model, config, style_image=image)

@@ -14,7 +14,6 @@ the run mode) are not shown.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import importlib
 import os
 import typing
@@ -104,6 +103,8 @@ def shipped_models() -> list[dict]:
     """The model files vidsynth ships (name, path, model, what it reads), for the model pickers."""
     from vidsynth.networks.model_file import read_model_info
 
+    from .canvas import paints_labels
+
     names = {}
     try:  # the job layer's table of shipped names (demo:street, ...), when it has one
         from vidsynth.engine.jobs.models import SHIPPED
@@ -120,25 +121,24 @@ def shipped_models() -> list[dict]:
             info = read_model_info(path)
         except Exception:  # an unreadable file is left out of the picker; loading it names the problem
             continue
-        spec, text = names.get(file, (path, ""))
-        config = info.get("config", {})
-        label = config.get("label") or {}
-        models.append({"name": file.rsplit(".", 1)[0], "spec": spec, "path": path, "model": info.get("model", ""),
+        name, text = names.get(file, (path, ""))
+        described = _describe(info)
+        label = info.get("config", {}).get("label") or {}
+        models.append({"name": file.rsplit(".", 1)[0], "spec": name, "path": path, "model": info.get("model", ""),
                        "description": text, "num_classes": label.get("num_classes"),
-                       "style_encoder": config.get("style_dims") is not None, "canvas": paints_labels(path)})
+                       "style_encoder": bool(described and described.style),
+                       "canvas": bool(described and paints_labels(described))})
     return models
 
 
-@functools.lru_cache(maxsize=64)
-def paints_labels(path: str) -> bool:
-    """Whether a model file turns one label map into one picture (the canvas's models: SPADE, pix2pixHD)."""
-    from .canvas import LabelRenderer
+def _describe(info: dict):
+    """A model file's description from its metadata alone (no weights loaded); None when it has none."""
+    from vidsynth.networks.registry import describe_config
 
     try:
-        LabelRenderer(path)
-    except VidsynthError:
-        return False
-    return True
+        return describe_config(info.get("model", ""), info.get("config", {}))
+    except Exception:  # an unknown or broken model stays out of the pickers; loading it names the problem
+        return None
 
 
 def _type_name(hint) -> str:
