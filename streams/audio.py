@@ -69,7 +69,7 @@ class AudioCopy:
         if first is None:
             return False
         try:
-            self._input = av.open(self.path)
+            self._input = av.open(self.path, metadata_errors="replace")
         except (av.FFmpegError, OSError) as exc:
             log.warning("audio of %s not copied (%s); the output has video only", self.path, exc)
             return False
@@ -94,7 +94,7 @@ class AudioCopy:
     def _first_decodable(self, av):
         """The first audio frame the track decodes to, or None (with a warning when the track is unusable)."""
         try:
-            probe = av.open(self.path)
+            probe = av.open(self.path, metadata_errors="replace")
         except (av.FFmpegError, OSError) as exc:
             log.warning("audio of %s not copied (%s); the output has video only", self.path, exc)
             return None
@@ -117,7 +117,7 @@ class AudioCopy:
                         return frames[0]
                     if tried >= PROBE_PACKETS:
                         break
-            except av.FFmpegError:
+            except (av.FFmpegError, IndexError):
                 pass
             log.warning(
                 "the audio of %s (%s) has no packet that decodes in its first %d; the output has video only",
@@ -138,7 +138,7 @@ class AudioCopy:
                 return packet
             except StopIteration:
                 return None
-            except self._av.FFmpegError as exc:
+            except (self._av.FFmpegError, IndexError) as exc:  # IndexError: a stream the header never announced
                 # a damaged stretch of the container: carry on from where the demuxer stopped
                 self._demux_errors += 1
                 self.skipped += 1

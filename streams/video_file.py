@@ -137,7 +137,7 @@ class VideoFileSource(Source):
 
     def _open_container(self, av):
         try:
-            return av.open(str(self.path))
+            return av.open(str(self.path), metadata_errors="replace")  # damaged tags must not stop the video
         except av.EOFError:
             raise VidsynthError(
                 f"expected frames in {self.path}, found a file that ends before its first frame (zero frames or cut "
@@ -152,12 +152,21 @@ class VideoFileSource(Source):
     def _first_frame(self, container, stream):
         """Decode one frame now, so an unreadable or empty file fails at open(), not mid-pipeline."""
         av = require("av")
+        failure = None
         try:
-            for frame in container.decode(stream):
-                return frame
-        except av.FFmpegError as exc:
+            for packet in container.demux(stream):
+                try:
+                    frames = packet.decode()
+                except av.FFmpegError as exc:  # a bad packet at the start: the frames after it may decode
+                    failure = exc
+                    continue
+                if frames:
+                    return frames[0]
+        except (av.FFmpegError, IndexError) as exc:
+            failure = exc
+        if failure is not None:
             raise VidsynthError(
-                f"expected decodable video in {self.path}, found data FFmpeg cannot decode ({exc}); "
+                f"expected decodable video in {self.path}, found data FFmpeg cannot decode ({failure}); "
                 "the file is corrupt or truncated at its start: re-export it"
             ) from None
         raise VidsynthError(f"expected frames in {self.path}, found a video stream with zero frames; pass a non-empty video")
@@ -191,7 +200,7 @@ class VideoFileSource(Source):
                     demux_errors = 0
                 except StopIteration:
                     break
-                except av.FFmpegError as exc:
+                except (av.FFmpegError, IndexError) as exc:  # IndexError: PyAV meets a stream the header never announced
                     # a damaged stretch of the container: read on from where the demuxer stopped, a few times
                     demux_errors += 1
                     if demux_errors > DEMUX_RETRIES:
