@@ -248,7 +248,8 @@ def cmd_info(args) -> int:
 # -- bench -----------------------------------------------------------------------------------------
 
 
-BENCHMARKS = ("pipeline", "live", "backends", "image_models", "video_models", "geometry", "keypoints", "training")
+BENCHMARKS = ("pipeline", "live", "backends", "image_models", "video_models", "geometry", "keypoints", "training",
+              "fuzz")
 
 
 def add_bench(sub) -> None:
