@@ -9,7 +9,7 @@ $(BIN)/vidsynth: requirements.txt setup.py
 	@command -v apt-get >/dev/null && ! ldconfig -p | grep -q libusb-1.0 && \
 		(apt-get update -qq && apt-get install -y -qq libusb-1.0-0) || true
 	@command -v apt-get >/dev/null && ! command -v chromedriver >/dev/null && \
-		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver) || true  # the studio's browser tests
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) || true  # the studio's browser tests
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt

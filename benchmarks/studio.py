@@ -135,10 +135,10 @@ def main(argv=None) -> int:
     parser.add_argument("--json", metavar="FILE", help="write the figures as JSON")
     args = parser.parse_args(argv)
 
-    from vidsynth.engine.studio import Studio, StudioConfig
+    from vidsynth.engine.jobs.studio import Options, build
     from vidsynth.engine.studio import browser as page
 
-    studio = Studio(StudioConfig(port=0, device=args.device))
+    studio = build(Options(port=0, device=args.device))  # checks the device before anything starts
     studio.start()
     driver = page.open_browser()
     try:
@@ -178,4 +178,10 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from vidsynth.errors import VidsynthError
+
+    try:
+        sys.exit(main())
+    except VidsynthError as exc:
+        print(f"benchmarks/studio: error: {exc}", file=sys.stderr)
+        sys.exit(2)
