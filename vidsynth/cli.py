@@ -249,7 +249,7 @@ def cmd_info(args) -> int:
 
 
 BENCHMARKS = ("pipeline", "live", "backends", "image_models", "video_models", "geometry", "keypoints", "training",
-              "fuzz")
+              "fuzz", "studio")
 
 
 def add_bench(sub) -> None:
