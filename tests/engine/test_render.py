@@ -181,3 +181,65 @@ def test_synthesis_demo_wiring(tmp_path, name):
     panel(Options(frames=3, progress=False), str(tmp_path / "d.mp4")).run()
     frames = decoded(tmp_path / "d.mp4")
     assert len(frames) == 3 and frames[0].shape == (64, 192, 3)
+
+
+# -- the rendered frames are the model's: an identity or constant generator fails these ------------------
+
+STREET_MODEL = "demo:street"  # the shipped vid2vid street model, trained on the synthetic street
+
+
+def _street_labels_and_truth(folder, n=6, width=128, height=64):
+    """The synthetic street as a folder of label-id PNGs (what a user renders) and its true pictures."""
+    import cv2
+
+    from vidsynth.streams import open_source
+
+    source = open_source(f"synthetic:street?frames={n}&width={width}&height={height}")
+    source.open()
+    truth = []
+    folder.mkdir()
+    for frame in source:
+        cv2.imwrite(str(folder / f"{frame.index:04d}.png"), frame.conditions["labels"].astype(np.uint8))
+        truth.append(frame.image.astype(np.float64))
+    source.close()
+    return truth
+
+
+def test_rendered_street_frames_come_from_the_model_not_the_input(tmp_path):
+    """Labels in, street out: the trained model's frames are close to the world's true pictures, much closer
+    than the input labels (an identity generator), the mean picture (a constant generator) or the same
+    network with untrained weights."""
+    from vidsynth.engine.jobs.models import resolve_model
+
+    truth = _street_labels_and_truth(tmp_path / "labels")
+    trained = decoded(_render_street(tmp_path, resolve_model(STREET_MODEL), "trained.mp4"))
+    untrained_model = load_generator(resolve_model(STREET_MODEL))
+    torch.manual_seed(1)
+    for p in untrained_model.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    save_model(untrained_model, tmp_path / "untrained.safetensors")
+    untrained = decoded(_render_street(tmp_path, str(tmp_path / "untrained.safetensors"), "untrained.mp4"))
+
+    def error(frames):
+        return float(np.mean([np.abs(a.astype(np.float64) - t).mean() for a, t in zip(frames, truth)]))
+
+    labels_as_image = [np.repeat(cv2_read(p)[:, :, None], 3, 2) for p in sorted((tmp_path / "labels").iterdir())]
+    mean_picture = [np.broadcast_to(t.mean(axis=(0, 1)), t.shape) for t in truth]
+    got = error(trained)
+    assert len(trained) == len(truth) == 6 and trained[0].shape == truth[0].shape
+    assert got < 0.6 * error(labels_as_image), (got, error(labels_as_image))
+    assert got < 0.6 * error(mean_picture), (got, error(mean_picture))
+    assert got < 0.6 * error(untrained), (got, error(untrained))
+    assert np.mean([f.std() for f in trained]) > 20  # a picture, not a flat colour
+
+
+def cv2_read(path):
+    import cv2
+
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+
+
+def _render_street(tmp_path, model, name):
+    out = tmp_path / name
+    render(model, str(tmp_path / "labels"), output=str(out), progress=False).run()
+    return out
