@@ -434,7 +434,8 @@ document.addEventListener("keydown", (e) => {
 // -- Edit ---------------------------------------------------------------------------------------------
 
 const edit = { painter: new LabelPainter($("edit-canvas"), () => {}), photo: null, original: null };
-edit.painter.radius = () => Number($("brush-size").value) / 2;
+edit.painter.radius = () => Number($("edit-brush").value) / 2;
+edit.painter.tool = () => ($("edit-tool-fill").checked ? "fill" : "brush");
 studio.edit = edit;
 
 async function editPalette() {
