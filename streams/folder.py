@@ -14,6 +14,7 @@ from vidsynth.errors import VidsynthError, require
 from .base import Sink, Source, StreamInfo
 from .convert import as_fraction, as_numpy
 from .frame import Frame
+from .outputs import claim_output, release_output
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -115,9 +116,11 @@ class ImageFolderSink(Sink):
 
     def open(self, info: StreamInfo | None = None) -> None:
         self._cv2 = require("cv2", "writing image folders")
+        claim_output(self.folder)  # one writer per folder; released when the sink closes
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
+            release_output(self.folder)
             raise VidsynthError(f"cannot create the output folder {self.folder}: {exc}; pick a writable path") from None
 
     def write(self, frame: Frame) -> None:
@@ -143,3 +146,6 @@ class ImageFolderSink(Sink):
         data.tofile(str(temp))
         os.replace(temp, path)  # a crash never leaves half an image under the final name
         self.frames_written += 1
+
+    def close(self) -> None:
+        release_output(self.folder)

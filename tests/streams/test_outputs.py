@@ -99,3 +99,24 @@ def test_a_file_is_under_its_own_name_only_when_complete(tmp_path):
     assert out.exists() and not partial_path(out).exists()
     claim_output(out)  # the sink let go of its lock when it closed
     release_output(out)
+
+
+def test_an_image_folder_output_is_locked_while_written(tmp_path):
+    from vidsynth.streams.folder import ImageFolderSink
+
+    folder = tmp_path / "frames"
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder)], stdout=subprocess.PIPE, text=True, cwd=REPO,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        with pytest.raises(VidsynthError, match=f"{folder} is being written by another process"):
+            ImageFolderSink(folder).open()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        proc.stdout.close()
+    sink = ImageFolderSink(folder)
+    sink.open()
+    sink.close()
+    claim_output(folder)
+    release_output(folder)
