@@ -74,15 +74,39 @@ def test_wrong_label_channels(model):
 
 
 @torch.no_grad()
-def test_pose_model_starts_from_constant():
+def test_pose_model_starts_from_its_trained_constant():
+    """imaginaire's pose models start frame 0 from an all-zero code: the start is the trained fc bias,
+    whatever the code layer's weights are (the shipped pose model, trained here)."""
+    import os
+
+    from vidsynth.networks.model_file import load_model
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "engine", "data", "models", "vid2vid_pose_64.safetensors")
+    model = load_model(path).eval()
+    cfg = model.config
+    assert not cfg.use_segmap_as_input
+    sh, sw = cfg.bottleneck_size
+    starts = []
+    hook = model.fc.register_forward_hook(lambda _m, _i, out: starts.append(out.detach().clone()))
     torch.manual_seed(0)
-    cfg = Vid2VidConfig.tiny(label_channels=6, use_segmap_as_input=False, style_dims=8,
-                             pose=PoseLabelConfig(remove_face_labels=True))
-    model = Vid2VidGenerator(cfg).eval()
-    out, state = model.step({"label": torch.rand(1, 6, 32, 64) * 2 - 1}, None)
-    assert out["image"].shape == (1, 3, 32, 64)
-    out, state = model.step({"label": torch.rand(1, 6, 32, 64) * 2 - 1}, state)
-    assert state["prev_labels"].shape == (1, 2, 6, 32, 64)
+    label = torch.rand(1, cfg.label_channels, *cfg.output_size) * 2 - 1
+    first, state = model.step({"label": label}, None)
+    bias = model.fc.state_dict()["linear.bias"] if "linear.bias" in model.fc.state_dict() else next(
+        v for k, v in model.fc.state_dict().items() if k.endswith("bias"))
+    assert bias.abs().max() > 0.01  # trained, not an initial zero
+    torch.testing.assert_close(starts[0].view(-1), bias.view(-1), rtol=0, atol=0)  # the constant, exactly
+    # the code layer's weights do not reach frame 0 (the code is zero); its bias does
+    for _k, value in model.fc.state_dict().items():
+        if value.dim() > 1:
+            value.add_(torch.randn_like(value))
+    again, _ = model.step({"label": label}, None)
+    torch.testing.assert_close(again["image"], first["image"], rtol=0, atol=0)
+    bias.add_(torch.randn_like(bias))  # a uniform shift would be normalised away: change its pattern
+    moved, _ = model.step({"label": label}, None)
+    assert (moved["image"] - first["image"]).abs().mean() > 1e-3
+    hook.remove()
+    out, state = model.step({"label": label}, state)
+    assert state["prev_labels"].shape[1] == 2 and out["image"].shape == (1, 3, *cfg.output_size)
 
 
 def test_valid_pose_labels_removes_face_parts():
