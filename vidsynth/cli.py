@@ -234,7 +234,8 @@ def cmd_info(args) -> int:
         print("encoders: " + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in codecs.items()))
     print("shipped models (--model NAME):")
     for name, m in info["models"].items():
-        print(f"  {name:<12} {m['description']}{'' if m['present'] else ' (MISSING: reinstall vidsynth)'}")
+        what = f"{m['kind']}, reads {m['reads']}: " if m["present"] else ""
+        print(f"  {name:<12} {what}{m['description']}{'' if m['present'] else ' (MISSING: reinstall vidsynth)'}")
     if missing:
         from vidsynth.errors import _OPTIONAL
 
@@ -249,7 +250,7 @@ def cmd_info(args) -> int:
 
 
 BENCHMARKS = ("pipeline", "live", "backends", "image_models", "video_models", "geometry", "keypoints", "training",
-              "fuzz", "studio")
+              "fuzz", "studio", "models")
 
 
 def add_bench(sub) -> None:
