@@ -67,6 +67,13 @@ def describe_model_file(path: str):
 
 
 def shipped_models() -> dict[str, dict]:
-    """name → {file, description, present}, for ``vidsynth info``."""
-    return {name: {"file": shipped_path(name), "description": text, "present": os.path.isfile(shipped_path(name))}
-            for name, (_, text) in SHIPPED.items()}
+    """name → {file, description, present, kind, reads, size}, for ``vidsynth info``."""
+    models = {}
+    for name, (_, text) in SHIPPED.items():
+        path = shipped_path(name)
+        entry = {"file": path, "description": text, "present": os.path.isfile(path)}
+        if entry["present"]:
+            spec, _ = describe_model_file(path)
+            entry.update(kind=spec.kind, reads=spec.reads, size=list(spec.size) if spec.size else None)
+        models[name] = entry
+    return models
