@@ -734,7 +734,7 @@ class Pipeline:
         except NotImplementedError:
             pass  # the reader skips frames before ``index`` instead
 
-    def snapshot(self) -> dict:
+    def live_figures(self) -> dict:
         """The figures of a run in progress (each worker's counters and latency, end-to-end latency), for
         live displays such as the studio; ``{}`` before the run starts. Safe to call from any thread."""
         metrics = getattr(self, "_metrics", None)

@@ -208,7 +208,7 @@ class LiveSession:
 
     def figures(self) -> dict:
         """Per worker: frames, fps over the last poll interval, latency p50/p95 (ms), drops; end-to-end latency."""
-        snap = self.pipeline.snapshot() if self.pipeline is not None else {}
+        snap = self.pipeline.live_figures() if self.pipeline is not None else {}
         now = time.monotonic()
         workers = []
         for name, w in snap.get("workers", {}).items():

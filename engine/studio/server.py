@@ -693,7 +693,7 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.studio.video_edit
         if state is None:
             return {"state": "idle"}
-        snap = state["pipeline"].snapshot()
+        snap = state["pipeline"].live_figures()
         sink = snap.get("workers", {}).get("sink", {})
         return {"file": state["file"], "frames": sink.get("frames_out", 0), "done": state["done"],
                 "error": state["error"], "total": state["total"]}
