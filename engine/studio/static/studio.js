@@ -291,7 +291,7 @@ async function pollLive() {
   showRecording(status.recording);
   if (status.frames > 0 && String(status.frames) !== $("panel-output").dataset.seq)
     await Promise.all(["input", "condition", "output"].map(refreshPanel));
-  if (running || (status.recording && !status.recording.done)) livePolling = setTimeout(pollLive, 200);
+  if (running || (status.recording && !status.recording.done)) livePolling = setTimeout(pollLive, 100);
 }
 
 $("live-job").addEventListener("change", buildLiveForm);
