@@ -146,3 +146,31 @@ def test_a_driver_clip_with_audio_gives_a_full_frame_mp4_with_the_audio(tmp_path
     assert audio_s > 0.3
     note, _ = closing_note(report)
     assert note is None  # MediaPipe found the drawn face in every frame
+
+
+def test_the_demo_talking_head_has_the_targets_face_and_the_drivers_mouth(tmp_path):
+    """`vidsynth demo --only talk`: the shipped model, driven by another synthetic person, draws the target
+    (its skin, not the driver's) and opens its mouth when the driver does."""
+    import av
+
+    from vidsynth.cli import main
+    from vidsynth.engine.jobs.models import shipped_path
+    from vidsynth.networks.model_file import read_job
+
+    out = tmp_path / "demo.mp4"
+    assert main(["demo", "--output", str(out), "--frames", "24", "--no-progress", "--only", "talk"]) == 0
+    with av.open(str(tmp_path / "demo_talk.mp4")) as c:
+        frames = [f.to_ndarray(format="rgb24").astype(float) for f in c.decode(video=0)]
+    assert len(frames) == 24 and frames[0].shape == (256, 768, 3)
+    neutral = read_job(shipped_path("demo:talk")).tensors["neutral_landmarks"].numpy()
+    driver = FaceWorld(FaceConfig(width=256, height=256, identity=3, background=3, seed=3))
+    x, y = np.round(neutral[30, :2]).astype(int)  # the target's nose tip: a cheek patch beside it
+    cheek = lambda f: f[y - 20:y - 10, x - 25:x - 15].reshape(-1, 3).mean(0)  # noqa: E731
+    generated, driven = cheek(frames[10][:, :256]), cheek(frames[10][:, 256:512])
+    target_skin = np.array(FaceWorld(FaceConfig(identity=0)).skin)
+    assert np.abs(generated - target_skin).mean() < 0.5 * np.abs(driven - target_skin).mean()
+    mx, my = np.round(neutral[60:68, :2].mean(0)).astype(int)
+    mouth = [f[my - 3:my + 4, mx - 6:mx + 7, :].mean() for f in frames]
+    opening = [np.linalg.norm(p[66, :2] - p[62, :2]) / np.linalg.norm(p[64, :2] - p[60, :2])
+               for p in (driver.frame(i)["face"] for i in range(24))]
+    assert abs(np.corrcoef(opening, mouth)[0, 1]) > 0.6
