@@ -14,7 +14,7 @@ from vidsynth.errors import VidsynthError, require
 from .base import Sink, Source, StreamInfo
 from .convert import as_fraction, as_numpy
 from .frame import Frame
-from .outputs import claim_output, release_output
+from .outputs import claim_output, refuse_input_as_output, release_output
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -116,6 +116,7 @@ class ImageFolderSink(Sink):
 
     def open(self, info: StreamInfo | None = None) -> None:
         self._cv2 = require("cv2", "writing image folders")
+        refuse_input_as_output(self.folder, info)
         claim_output(self.folder)  # one writer per folder; released when the sink closes
         try:
             self.folder.mkdir(parents=True, exist_ok=True)

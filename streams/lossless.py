@@ -13,7 +13,7 @@ from vidsynth.errors import VidsynthError, require
 from .base import Sink, StreamInfo
 from .convert import OutputClock, as_fraction, as_numpy
 from .frame import Frame
-from .outputs import claim_output, finish_output, partial_path, release_output
+from .outputs import claim_output, finish_output, partial_path, refuse_input_as_output, release_output
 
 # (dtype, channels) of the first frame -> (PyAV input format, FFV1 pixel format)
 LAYOUTS = {
@@ -47,6 +47,7 @@ class LosslessVideoSink(Sink):
     def open(self, info: StreamInfo) -> None:
         self._av = require("av", "writing lossless video")
         self._info = info
+        refuse_input_as_output(self.path, info)
         claim_output(self.path)
 
     def _start(self, image: np.ndarray, frame: Frame) -> None:

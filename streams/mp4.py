@@ -41,7 +41,7 @@ from .base import Sink, StreamInfo
 from .convert import as_fraction, as_rgb8, even_size
 from .frame import Frame
 from .mp4box import scan_fragments
-from .outputs import claim_output, finish_output, partial_path, release_output
+from .outputs import claim_output, finish_output, partial_path, refuse_input_as_output, release_output
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +187,7 @@ class Mp4Sink(Sink):
         if self.gop is None:
             self.gop = max(1, round(2 * float(info.rate))) if info.rate else 60
         self.gop = int(self.gop)
+        refuse_input_as_output(self.path, info)
         claim_output(self.path)
         self._resume_from = self.resume_point() if self.resume else 0
         try:

@@ -113,6 +113,16 @@ def guard_outputs(outputs: Iterable, inputs: Iterable, overwrite: bool = False, 
             claim_output(output)
 
 
+def refuse_input_as_output(output: str | os.PathLike, info) -> None:
+    """The sinks' own last check: ``output`` must not be the file or folder the stream is read from.
+
+    Jobs call :func:`guard_outputs` before anything loads; this catches a pipeline wired without it.
+    """
+    source_path = (getattr(info, "extra", None) or {}).get("path")
+    if source_path:
+        guard_outputs([str(output)], [source_path], overwrite=True, lock=False)
+
+
 # -- the output lock ------------------------------------------------------------------------------------
 
 

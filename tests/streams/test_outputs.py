@@ -120,3 +120,28 @@ def test_an_image_folder_output_is_locked_while_written(tmp_path):
     sink.close()
     claim_output(folder)
     release_output(folder)
+
+
+def test_the_sinks_refuse_to_write_over_the_file_they_read(tmp_path, write_clip):
+    import cv2
+    import numpy as np
+
+    from vidsynth.streams.folder import ImageFolderSink, ImageFolderSource
+    from vidsynth.streams.mp4 import Mp4Sink
+    from vidsynth.streams.video_file import VideoFileSource
+
+    clip = tmp_path / "clip.mp4"
+    write_clip(clip, SyntheticClip(n_frames=3, width=64, height=48), gop=3)
+    before = clip.read_bytes()
+    info = VideoFileSource(clip).open()
+    for sink in (Mp4Sink(clip), Mp4Sink(tmp_path / "." / "clip.mp4")):
+        with pytest.raises(VidsynthError, match="it is the input"):
+            sink.open(info)
+    assert clip.read_bytes() == before
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(frames / name), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(VidsynthError, match="it is the input"):
+        ImageFolderSink(frames).open(ImageFolderSource(frames).open())
+    assert sorted(p.name for p in frames.iterdir()) == ["a.png", "b.png"]

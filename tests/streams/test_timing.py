@@ -69,12 +69,13 @@ def test_a_file_in_a_live_run_is_paced_and_not_dropped():
     read as fast as it decodes, most frames would be dropped as stale."""
 
     def run(realtime):
-        slow = FunctionStage(lambda f: (time.sleep(0.012), f)[1], name="slow")
-        source = shape_source(SyntheticClip(n_frames=24, fps=40), realtime=realtime, live=True)
+        slow = FunctionStage(lambda f: (time.sleep(0.005), f)[1], name="slow")
+        source = shape_source(SyntheticClip(n_frames=24, fps=20), realtime=realtime, live=True)
         return Pipeline(source, [slow], NullSink(), mode="live", progress=False).run()
 
     paced, unpaced = run(None), run(False)
-    assert paced.dropped == 0 and paced.frames_out == 24
-    assert unpaced.dropped > 0 and unpaced.frames_out < 24
+    # paced: the stage (5 ms) keeps up with a 20 fps camera; one late wake-up on a loaded machine is allowed
+    assert paced.dropped <= 1 and paced.frames_out >= 23
+    assert unpaced.dropped >= 10 and unpaced.frames_out <= 14
     assert isinstance(shape_source(SyntheticClip(), live=True), RealtimePacer)
     assert not isinstance(shape_source(SyntheticClip(), live=False), RealtimePacer)
