@@ -231,6 +231,73 @@ def test_convert_imaginaire_end_to_end(tmp_path):
     assert torch.equal(model.generate(x), source.generate(x))
 
 
+# imaginaire's own generators' checkpoint layouts (net_G as its trainer saves it: key, shape, dtype), recorded
+# with the reference harness from imaginaire's unit-test configs (fixtures/record_imaginaire_layouts.py)
+LAYOUTS = os.path.join(FIXTURES, "imaginaire_layouts.json")
+
+
+def _recorded(case):
+    import json
+
+    return json.load(open(LAYOUTS))[case]
+
+
+def _checkpoint_of(layout, device="meta", seed=0):
+    """A checkpoint with imaginaire's recorded keys and shapes (meta tensors: the layout without the bytes)."""
+    dtypes = {"float32": torch.float32, "int64": torch.int64, "float16": torch.float16}
+    g = torch.Generator().manual_seed(seed)
+    net_g = {}
+    for key, shape, dtype in layout["net_G"]:
+        if device == "meta":
+            net_g[key] = torch.empty(shape, dtype=dtypes[dtype], device="meta")
+        elif dtypes[dtype].is_floating_point:
+            net_g[key] = torch.randn(shape, generator=g) * 0.05
+        else:
+            net_g[key] = torch.zeros(shape, dtype=dtypes[dtype])
+    return {"net_G": net_g}
+
+
+def _yaml_of(tmp_path, case, layout):
+    import yaml
+
+    path = tmp_path / f"{case}.yaml"
+    path.write_text(yaml.safe_dump(layout["settings"]))
+    return str(path)
+
+
+@pytest.mark.parametrize("case", ["pix2pixHD", "spade", "unit", "munit", "funit", "coco_funit"])
+def test_imaginaires_recorded_checkpoint_layouts_convert_to_ours(tmp_path, case):
+    """Every tensor of imaginaire's real net_G (its keys, its `module.` wrappers, its EMA copy, its spectral-norm
+    u/v) lands on exactly one of our model's tensors, with the same shape; nothing is missing or left over."""
+    layout = _recorded(case)
+    name, cfg = config_from_imaginaire(_yaml_of(tmp_path, case, layout))
+    with torch.device("meta"):  # the unit-test configs are large; the layout needs no weights
+        model = build_model(name, cfg)
+    state, used = convert_state(model, _checkpoint_of(layout), ema=True)
+    assert used == ("ema" if "ModelAverage" in layout["wrapper"] else "training")
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    converted = {k: tuple(v.shape) for k, v in state.items()}
+    assert sorted(set(ours) - set(converted)) == [] and sorted(set(converted) - set(ours)) == []
+    assert {k: s for k, s in converted.items() if ours[k] != s} == {}
+    assert sum(v.numel() for v in model.parameters()) == layout["params"]  # imaginaire's own parameter count
+
+
+def test_a_recorded_unit_checkpoint_converts_end_to_end(tmp_path):
+    """A .pt in imaginaire's recorded UNIT layout (EMA copy inside) becomes a model whose weights are the
+    checkpoint's EMA tensors: each of ours is one of theirs, each used once."""
+    layout = _recorded("unit")
+    ckpt = _checkpoint_of(layout, device="cpu")
+    pt = tmp_path / "unit.pt"
+    torch.save(ckpt, pt)
+    model = convert_imaginaire(pt, _yaml_of(tmp_path, "unit", layout))
+    ema = {k: v for k, v in ckpt["net_G"].items() if ".averaged_model." in f".{k}" and v.is_floating_point()}
+    by_bytes = {v.numpy().tobytes(): k for k, v in ema.items()}
+    used = [by_bytes.get(v.detach().numpy().tobytes()) for v in model.state_dict().values() if v.numel() > 1]
+    assert None not in used and len(set(used)) == len(used)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert torch.isfinite(model.generate(x)).all()
+
+
 def test_wrong_model_checkpoint_is_a_clear_error(tmp_path):
     unit = make_fixtures.build_tiny("unit")
     pt = tmp_path / "unit.pt"
