@@ -80,15 +80,22 @@ def describe_model(model: nn.Module):
 
 
 def describe_config(name: str, config: Any = None):
-    """What the model ``name`` with ``config`` is, without its weights: it is built on the meta device (no
-    memory, no initialisation), so a job can check a model file's metadata before loading it."""
-    import torch
-
+    """What the model ``name`` with ``config`` is, without building it: ``describe()`` reads only the
+    config, so it runs on an instance with nothing but its config set (a model whose description needs
+    more is built on the meta device: no memory, no initialisation). A job checks a model file's metadata
+    this way before it loads the weights."""
     cls = model_class(name)
-    if isinstance(config, dict):
-        config = config_from_dict(cls.config_cls, config)
-    with torch.device("meta"):
-        return describe_model(build_model(name, config))
+    if config is None or isinstance(config, dict):
+        config = config_from_dict(cls.config_cls, config or {})
+    bare = cls.__new__(cls)
+    object.__setattr__(bare, "config", config)  # past nn.Module.__setattr__: no __init__ ran
+    try:
+        return describe_model(bare)
+    except AttributeError:
+        import torch
+
+        with torch.device("meta"):
+            return describe_model(build_model(name, config))
 
 
 def available_models() -> list[str]:

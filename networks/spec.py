@@ -3,7 +3,8 @@
 Every registered model class has ``describe() -> ModelSpec``: its kind (image, video, few-shot video,
 world-consistent), the conditions it takes per frame (the key it takes them under, what a frame must
 carry for them, channels, size), whether it needs references, a style or examples, and what it
-outputs. The engine's generator stages, input encoders, fitting and the CLI read this, so a new model
+outputs. ``describe()`` reads only ``self.config``, so a model file is described from its metadata
+without its weights (:func:`vidsynth.networks.registry.describe_config`). The engine's generator stages, input encoders, fitting and the CLI read this, so a new model
 is one file in ``networks/`` plus its registration.
 
 How a model is called follows from its kind:

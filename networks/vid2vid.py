@@ -247,9 +247,11 @@ class Vid2VidGenerator(nn.Module):
 
     def _label_condition(self) -> Condition:
         cfg = self.config
-        # street models start frame 0 from the label map; pose models from a code (and may filter poses)
+        # street models start frame 0 from the label map; pose models from a code (and may filter poses);
+        # one channel is a face edge map (a label map of one class would say nothing), as in fs-vid2vid
         pose = cfg.pose is not None or not cfg.use_segmap_as_input
-        return Condition("label", reads="pose" if pose else "labels", channels=cfg.label_channels,
+        reads = "pose" if pose else "face" if cfg.label_channels == 1 else "labels"
+        return Condition("label", reads=reads, channels=cfg.label_channels,
                          size=tuple(cfg.output_size),
                          also_reads=("person_mask",) if pose and cfg.label_channels == 30 else ())
 
