@@ -103,3 +103,19 @@ def test_mp3_is_copied_packet_for_packet(tmp_path):
     copied, whole = [bytes(p) for p in packets], [bytes(p) for p in original]
     skip = len(whole) - len(copied)  # packets before the first video frame (the encoder's delay) are left out
     assert 0 <= skip <= 2 and copied == whole[skip:]
+
+
+def test_aac_with_a_corrupt_packet_is_copied_without_it(tmp_path, caplog):
+    clip = tmp_path / "phone.mp4"
+    write_clip_with_audio(clip, "mp4", "aac")
+    _, original = audio_packets(clip)
+    corrupt_audio_packets(clip, [5])
+    out = tmp_path / "out.mp4"
+    with caplog.at_level(logging.WARNING, logger="vidsynth.streams.audio"):
+        transcribe(clip, out)
+    codec, packets = audio_packets(out)
+    assert codec == "aac" and "skipped 1 packet" in caplog.text
+    copied, whole = [bytes(p) for p in packets], [bytes(p) for p in original]
+    assert whole[5] not in copied  # the corrupt packet's place is empty; every other packet is as it was
+    assert copied == [b for i, b in enumerate(whole) if i != 5][len(whole) - 1 - len(copied):]
+    assert stamps(out) == list(range(N_FRAMES))
