@@ -2,7 +2,9 @@
 extract what a model reads (:func:`conditioning_stages`); converting imaginaire checkpoints; and
 :func:`render`, the ``render`` job (:mod:`vidsynth.engine.jobs.render`) in one Python call.
 
->>> # render("street.safetensors", "seg_video.mkv", output="street.mp4").run()
+Used like this (not run as a doctest: it needs files, a browser or minutes of work)::
+
+    render("street.safetensors", "seg_video.mkv", output="street.mp4").run()
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def read_images(path: str) -> list[np.ndarray]:
 
 
 # what the synthetic worlds put into each frame themselves
-_SYNTHETIC_CARRIES = {"synthetic:street": ("labels",), "synthetic:puppet": ("pose",)}
+_SYNTHETIC_CARRIES = {"synthetic:street": ("labels",), "synthetic:puppet": ("pose",), "synthetic:face": ("face",)}
 
 
 def conditioning_stages(condition, input_spec: str = "", palette: str | None = None, remap=None,
@@ -70,6 +72,10 @@ def conditioning_stages(condition, input_spec: str = "", palette: str | None = N
             from .extract import PoseFromArrays
 
             return [PoseFromArrays()]
+        if reads == "face":
+            from .extract.face_track import FaceFromArrays
+
+            return [FaceFromArrays()]
         return []
     if reads == "labels":
         from .extract.labels import LabelDecoder
@@ -98,7 +104,9 @@ def render(model: str, input: str, **options) -> Pipeline:
     """``vidsynth render`` from Python in one call: the keyword arguments are the fields of
     :class:`vidsynth.engine.jobs.render.Options`.
 
-    >>> # render("street.safetensors", "seg_video.mkv", output="street.mp4").run()
+    Used like this (not run as a doctest: it needs files, a browser or minutes of work)::
+
+        render("street.safetensors", "seg_video.mkv", output="street.mp4").run()
     """
     from .jobs import render as job
 

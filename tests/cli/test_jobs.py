@@ -167,3 +167,16 @@ def test_the_render_refuses_what_the_model_does_not_take(model_files, model, ext
     line = _err(capfd)
     assert line.startswith("vidsynth: error: ") and said in line, line
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_the_shipped_talking_head_renders_a_synthetic_face_through_render(tmp_path, capfd):
+    """A one-channel video model reads face landmarks (its description says so); the synthetic face
+    carries them, so the render needs no MediaPipe."""
+    out = tmp_path / "talk"
+    assert main(["render", "-m", "demo:talk", "-i", "synthetic:face?frames=3&width=256&height=256",
+                 "-o", f"{out}/", "--no-progress"]) == 0, _err(capfd)
+    import cv2
+
+    frames = [cv2.imread(str(p)) for p in sorted(out.glob("*.png"))]
+    assert len(frames) == 3 and frames[0].shape == (256, 256, 3)
+    assert frames[-1].std() > 20  # a face was generated, not a blank frame
