@@ -59,7 +59,7 @@ class TalkingHeadGenerator(Stage):
 
     def __init__(self, model, background: np.ndarray, target_neutral: np.ndarray | None,
                  convention: FaceCropConvention | None = None, retarget: str = "relative", device: str = "cpu",
-                 feather: float = 0.12):
+                 feather: float = 0.12, references=None):
         if retarget not in ("relative", "absolute"):
             raise VidsynthError(f"--retarget must be relative or absolute; found {retarget!r}")
         self.model = model.eval().to(device)
@@ -77,6 +77,7 @@ class TalkingHeadGenerator(Stage):
                                     "file lacks; use --retarget absolute or re-train with vidsynth train --job talk")
             self._target_placement = self.convention.placement(frame[0], frame[1], self.background.shape[:2],
                                                                self.size)
+        self.references = references  # a few-shot model's encoded references (see encode_references)
         self._state = None
         self._last = None
         self._canvas_cache: dict = {}
@@ -89,6 +90,26 @@ class TalkingHeadGenerator(Stage):
     def reset(self) -> None:
         self._state = None
         self._last = None
+
+    @staticmethod
+    def encode_references(model, faces: list, convention: FaceCropConvention | None = None, device: str = "cpu"):
+        """A few-shot model's reference encoding from [(image, landmarks (68, 3))]: each photo cut to its
+        face crop, its landmarks drawn there; computed once per stream."""
+        convention = convention or FaceCropConvention()
+        size = tuple(model.config.output_size)
+        images, labels = [], []
+        for image, points in faces:
+            frame = rigid_frame(points)
+            if frame is None:
+                raise VidsynthError("a reference photo's face lacks eye and nose landmarks; give a photo facing the camera")
+            p = convention.placement(frame[0], frame[1], image.shape[:2], size)
+            images.append(p.crop(image_to_tensor(image), pad_value=-1.0)[0])
+            local = np.asarray(points, np.float32).copy()
+            local[:, :2] = p.points_to_model(local[:, :2].astype(np.float64))
+            labels.append(conditioning.face_label(local, size))
+        with torch.inference_mode():
+            return model.to(device).encode_references(torch.stack(images)[None].to(device),
+                                                      torch.stack(labels)[None].to(device))
 
     def _canvas(self, hw: tuple[int, int]) -> torch.Tensor:
         if hw not in self._canvas_cache:
@@ -115,7 +136,8 @@ class TalkingHeadGenerator(Stage):
             if placement is None:
                 raise VidsynthError("the talking head needs a FaceTracker stage before it (face_crop)")
         if self._state is None:
-            self._state = self.model.initial_state()
+            self._state = (self.model.initial_state(self.references) if self.references is not None
+                           else self.model.initial_state())
         sx, sy = placement.scale
         local = face.transformed((sx, sy), placement.box[:2])
         label = conditioning.face_label(local, self.size)[None].to(self.device)

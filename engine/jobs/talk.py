@@ -9,7 +9,10 @@ warning past 5 %).
 
 >>> from vidsynth.engine.jobs.talk import Options, build
 >>> options = Options(model="demo:talk", driver="synthetic:face?frames=50&identity=3", output="talk.mp4")
->>> # build(options).run()
+
+Used like this (not run as a doctest: it needs files, a browser or minutes of work)::
+
+    build(options).run()
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ class Options(RunOptions):
     retarget: str = option("relative", help="relative: the driver's expression on the target's face; absolute: the "
                            "driver's landmarks as they are (a driver who is the target)",
                            choices=("relative", "absolute"))
-    reference: str | None = option(None, help="few-shot models only: a photo of the target (not supported yet)")
+    reference: str | None = option(None, help="few-shot face models (fs-vid2vid): a photo of the target, or a folder "
+                                   "of photos; the output is the first photo with the face generated in it")
     device: str = option("cpu", help="cpu or cuda[:N]")
 
 
@@ -59,16 +63,60 @@ def _check(options: Options) -> str:
         raise VidsynthError(f"the driver {driver!r} does not exist; give a video file, camera:N or a stream URL")
     if not options.output and not options.preview:
         raise VidsynthError("expected --output and/or --preview; found neither, so nothing would be seen")
-    if options.reference is not None:
-        raise VidsynthError("--reference is for few-shot (fs-vid2vid) face models, which vidsynth talk does not drive "
-                            "yet; use a personal model from vidsynth train --job talk")
+    if options.reference is not None and not os.path.exists(options.reference):
+        raise VidsynthError(f"the reference {options.reference!r} does not exist; give a photo of the target or a "
+                            "folder of photos")
     return path
+
+
+def _target_from_model(path: str):
+    """(background, neutral landmarks, crop convention) from a personal model's job metadata."""
+    from vidsynth.errors import VidsynthError
+    from vidsynth.networks.model_file import read_job
+
+    from ..extract.face_track import FaceCropConvention
+
+    job = read_job(path)
+    if job is None or job.job != "talk":
+        found = "no job metadata" if job is None else f"a {job.job!r} model"
+        raise VidsynthError(f"{path!r} is not a talking-head model ({found}); train one with vidsynth train --job "
+                            "talk, or give a few-shot face model (fs-vid2vid) with --reference")
+    for key in ("background", "neutral_landmarks"):
+        if key not in job.tensors:
+            raise VidsynthError(f"{path!r} lacks the target's {key.replace('_', ' ')}; re-create it with vidsynth "
+                                "train --job talk")
+    return (job.tensors["background"].numpy(), job.tensors["neutral_landmarks"].numpy(),
+            FaceCropConvention.from_dict(job.info.get("crop")))
+
+
+def reference_faces(reference: str) -> list:
+    """The reference photos and their landmarks: [(image, (68, 3) landmarks)], every photo with a face."""
+    from vidsynth.errors import VidsynthError
+
+    from ..extract import FaceExtractor
+    from ..render import read_images
+    from ..generate import reference_frames
+
+    extractor = FaceExtractor(static_image_mode=True)
+    extractor.open()
+    try:
+        frames = reference_frames(read_images(reference), [extractor])
+    finally:
+        extractor.close()
+    faces = []
+    for i, f in enumerate(frames):
+        face = f.conditions["face"]
+        if face.is_empty:
+            raise VidsynthError(f"no face found in reference picture {i + 1} of {reference!r}; give photos where the "
+                                "face is visible, facing the camera")
+        faces.append((f.image, face.points.copy()))
+    return faces
 
 
 def build(options: Options):
     """The talking head's Pipeline; the options and files are checked before the model loads."""
     from vidsynth.errors import VidsynthError
-    from vidsynth.networks.model_file import read_job
+    from vidsynth.networks.model_file import read_model_info
 
     from ..extract.face_track import FaceCropConvention, FaceFromArrays, FaceTracker
     from ..pipeline import Pipeline
@@ -78,19 +126,25 @@ def build(options: Options):
     from ..talking_head import TalkingHeadGenerator
 
     path = _check(options)
-    job = read_job(path)
-    if job is None or job.job != "talk":
-        found = "no job metadata" if job is None else f"a {job.job!r} model"
-        raise VidsynthError(f"{path!r} is not a talking-head model ({found}); train one with vidsynth train --job talk")
-    for key in ("background", "neutral_landmarks"):
-        if key not in job.tensors:
-            raise VidsynthError(f"{path!r} lacks the target's {key.replace('_', ' ')}; re-create it with vidsynth "
-                                "train --job talk")
-    convention = FaceCropConvention.from_dict(job.info.get("crop"))
+    few_shot = read_model_info(path)["model"] == "fs_vid2vid"
+    references = None
+    if few_shot:
+        if options.reference is None:
+            raise VidsynthError(f"{path!r} is a few-shot face model: give the target's photo(s) with --reference")
+        convention = FaceCropConvention()
+        faces = reference_faces(options.reference)
+        background, neutral = faces[0]
+    else:
+        if options.reference is not None:
+            raise VidsynthError(f"--reference is for few-shot face models (fs-vid2vid); {path!r} is a personal model "
+                                "that already knows its target: drop --reference")
+        background, neutral, convention = _target_from_model(path)
     source, _ = open_input(options.driver, None, None)
     live = looks_live(options.driver) if options.mode == "auto" else options.mode == "live"
     model = load_generator(path)
     size = tuple(model.config.output_size)
+    if few_shot:
+        references = TalkingHeadGenerator.encode_references(model, faces, convention)
     stages = []
     if str(options.driver).startswith("synthetic:face"):
         stages.append(FaceFromArrays())
@@ -103,11 +157,10 @@ def build(options: Options):
 
             stages.append(LandmarkSmoother())
     stages.append(FaceTracker(size, convention))
-    neutral = job.tensors["neutral_landmarks"].numpy()
     if options.retarget == "relative":
         stages.append(RelativeRetarget(neutral))
-    stages.append(TalkingHeadGenerator(model, job.tensors["background"].numpy(), neutral, convention,
-                                       options.retarget, options.device))
+    stages.append(TalkingHeadGenerator(model, background, neutral, convention, options.retarget, options.device,
+                                       references=references))
     return Pipeline(source, stages, output_sinks(options.output, options.preview, options.resume),
                     mode=options.mode, metrics_path=options.metrics, progress=options.progress, resume=options.resume,
                     seed=0 if options.seed is None else options.seed)

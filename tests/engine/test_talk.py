@@ -174,3 +174,40 @@ def test_the_demo_talking_head_has_the_targets_face_and_the_drivers_mouth(tmp_pa
     opening = [np.linalg.norm(p[66, :2] - p[62, :2]) / np.linalg.norm(p[64, :2] - p[60, :2])
                for p in (driver.frame(i)["face"] for i in range(24))]
     assert abs(np.corrcoef(opening, mouth)[0, 1]) > 0.6
+
+
+def test_a_few_shot_model_pastes_into_the_reference_photo(tmp_path):
+    import cv2
+
+    from vidsynth.networks.fs_vid2vid import FewShotVid2VidConfig
+
+    torch.manual_seed(0)
+    model = build_model("fs_vid2vid", FewShotVid2VidConfig.tiny(label_channels=1, num_frames_G=2))
+    path = tmp_path / "fs.safetensors"
+    save_model(model, path)
+    photo = FaceWorld(FaceConfig(width=192, height=160, identity=5, background=4, motion=0)).frame(0)["image"]
+    reference = tmp_path / "me.png"
+    cv2.imwrite(str(reference), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    out = tmp_path / "fs.mp4"
+    with pytest.raises(VidsynthError, match="--reference"):
+        build(Options(model=str(path), driver="synthetic:face", output=str(out)))
+    build(Options(model=str(path), driver="synthetic:face?frames=4&width=128&height=96&identity=2", output=str(out),
+                  reference=str(reference), progress=False)).run()
+    frames = _frames(str(out))
+    assert len(frames) == 4 and frames[0].shape == photo.shape
+    assert np.abs(frames[2][:, :12].astype(int) - photo[:, :12]).mean() < 4  # the photo around the face
+    x, y = np.round(FaceWorld(FaceConfig(width=192, height=160, identity=5, motion=0)).frame(0)["face"][30, :2]).astype(int)
+    assert np.abs(frames[2][y - 5:y + 5, x - 5:x + 5].astype(int) - photo[y - 5:y + 5, x - 5:x + 5]).mean() > 10
+    with pytest.raises(VidsynthError, match="drop --reference"):
+        build(Options(model=talk_model_path(tmp_path), driver="synthetic:face", output=str(out),
+                      reference=str(reference)))
+
+
+def talk_model_path(tmp_path) -> str:
+    cfg = Vid2VidConfig.tiny(output_size=(32, 32), label_channels=1)
+    world = FaceWorld(FaceConfig(width=64, height=64, motion=0))
+    path = tmp_path / "personal.safetensors"
+    save_model(build_model("vid2vid", cfg), path, job=JobMetadata("talk", {}, {
+        "neutral_landmarks": torch.from_numpy(world.frame(0)["face"]),
+        "background": torch.zeros(64, 64, 3, dtype=torch.uint8)}))
+    return str(path)
