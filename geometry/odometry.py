@@ -117,7 +117,9 @@ class Odometry:
     to frame ICP cannot see forward motion along a street corridor); with RGB, RGB-D odometry gives
     the starting guess. :func:`estimate_poses` is this over a whole sequence.
 
-    >>> # odo = Odometry(K); poses = [odo.update(d) for d in depths]
+    Used like this (not run as a doctest: it needs files, a browser or minutes of work)::
+
+        odo = Odometry(K); poses = [odo.update(d) for d in depths]
     """
 
     def __init__(self, intrinsics: Intrinsics, config: OdometryConfig | None = None, first_pose=None):

@@ -21,7 +21,9 @@ same crop in any process, so resumed and distributed runs read exactly the same 
 
 Bad data stops with a :class:`VidsynthError` naming the file or folder.
 
->>> # ds = PairedImages("data/street", DataConfig(num_classes=35)); ds[0]["label"].shape
+Used like this (not run as a doctest: it needs files, a browser or minutes of work)::
+
+    ds = PairedImages("data/street", DataConfig(num_classes=35)); ds[0]["label"].shape
 """
 
 from __future__ import annotations

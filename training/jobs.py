@@ -12,7 +12,10 @@ budget, resumes, and writes the model file with the job metadata.
 
 >>> sorted(JOBS)[:1]
 ['talk']
->>> # train_job("talk", target="me.mp4", out="me.safetensors", minutes=20)
+
+Used like this (not run as a doctest: it needs files, a browser or minutes of work)::
+
+    train_job("talk", target="me.mp4", out="me.safetensors", minutes=20)
 """
 
 from __future__ import annotations

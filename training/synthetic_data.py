@@ -6,7 +6,9 @@ ids), ``flow/`` (exact backward flow + validity, (H, W, 3) .npy) and, for wc-vid
 read back with the training datasets, so the built-in demo models and the benchmarks train on real,
 learnable data.
 
->>> # write_street_dataset("data/street", starts=[0, 100, 200], frames=12, size=64)
+Used like this (not run as a doctest: it needs files, a browser or minutes of work)::
+
+    write_street_dataset("data/street", starts=[0, 100, 200], frames=12, size=64)
 
 From the shell::
 

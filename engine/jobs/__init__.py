@@ -20,7 +20,10 @@ the models inside ``build``, not at the top.
 >>> job = load_job("extract")
 >>> job.COMMAND["name"]
 'extract'
->>> # run_pipeline(job.build(job.Options(input="dance.mp4", output="pose.mp4")), job.Options(...))
+
+Used like this (not run as a doctest: it needs files, a browser or minutes of work)::
+
+    run_pipeline(job.build(job.Options(input="dance.mp4", output="pose.mp4")), job.Options(...))
 """
 
 from __future__ import annotations

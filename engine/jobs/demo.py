@@ -6,7 +6,10 @@ shipped model on the synthetic world it learned (generated | condition | the wor
 as ``<output>_<name>.mp4``. A new panel is one entry in :data:`PANELS`.
 
 >>> from vidsynth.engine.jobs.demo import Options, build
->>> # build(Options(output="out/demo.mp4", only="street")).run()
+
+Used like this (not run as a doctest: it needs files, a browser or minutes of work)::
+
+    build(Options(output="out/demo.mp4", only="street")).run()
 """
 
 from __future__ import annotations

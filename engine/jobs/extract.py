@@ -5,7 +5,10 @@ imaginaire's raw layout.
 
 >>> from vidsynth.engine.jobs.extract import Options, build
 >>> options = Options(input="dance.mp4", what="pose", output="pose.mp4")
->>> # build(options).run()
+
+Used like this (not run as a doctest: it needs files, a browser or minutes of work)::
+
+    build(options).run()
 """
 
 from __future__ import annotations

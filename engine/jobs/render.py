@@ -6,7 +6,10 @@ generator stage. The jobs of DESIGN.md (dance, street, talking head, translate) 
 
 >>> from vidsynth.engine.jobs.render import Options, build
 >>> options = Options(model="demo:street", input="synthetic:street?frames=8", output="street.mp4")
->>> # build(options).run()
+
+Used like this (not run as a doctest: it needs files, a browser or minutes of work)::
+
+    build(options).run()
 """
 
 from __future__ import annotations

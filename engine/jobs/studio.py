@@ -4,7 +4,10 @@ Not a pipeline: :func:`run` serves the page until Ctrl-C (the CLI calls it); :fu
 :class:`~vidsynth.engine.studio.Studio` for the Python API (``studio.start()`` serves in the background).
 
 >>> from vidsynth.engine.jobs.studio import Options, build
->>> # studio = build(Options(port=8765)); print(studio.start())
+
+Used like this (not run as a doctest: it needs files, a browser or minutes of work)::
+
+    studio = build(Options(port=8765)); print(studio.start())
 """
 
 from __future__ import annotations

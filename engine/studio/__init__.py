@@ -8,7 +8,10 @@
 - ``static/``: the page (plain HTML, CSS and JavaScript; nothing loads from the internet).
 
 >>> from vidsynth.engine.studio import Studio, StudioConfig
->>> # print(Studio(StudioConfig()).start())   # http://127.0.0.1:PORT/?token=...
+
+Used like this (not run as a doctest: it needs files, a browser or minutes of work)::
+
+    print(Studio(StudioConfig()).start())   # http://127.0.0.1:PORT/?token=...
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ Uses Debian's ``chromium`` and ``chromium-driver`` through Selenium; ``make setu
 Strokes are synthesised pointer events in the label map's own pixel coordinates, dispatched on the
 canvas the way a mouse or pen would send them.
 
->>> # driver = open_browser(); driver.get(studio.url); wait_ready(driver)
->>> # paint_stroke(driver, "label-canvas", [(10, 10), (60, 10)]); wait_renders(driver, "canvas-output", 1)
+Used like this (not run as a doctest: it needs files, a browser or minutes of work)::
+
+    driver = open_browser(); driver.get(studio.url); wait_ready(driver)
+    paint_stroke(driver, "label-canvas", [(10, 10), (60, 10)]); wait_renders(driver, "canvas-output", 1)
 """
 
 from __future__ import annotations

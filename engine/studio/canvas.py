@@ -147,7 +147,9 @@ class LabelRenderer:
 class CanvasSession:
     """The canvas of one page: the label map and picture last shown, so a stroke re-renders only its region.
 
-    >>> # session = CanvasSession(); session.update(renderer, labels, Style(seed=1))
+    Used like this (not run as a doctest: it needs files, a browser or minutes of work)::
+
+        session = CanvasSession(); session.update(renderer, labels, Style(seed=1))
     """
 
     def __init__(self, radius: int = DEFAULT_RADIUS, feather: int = DEFAULT_FEATHER):

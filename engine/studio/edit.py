@@ -1,7 +1,9 @@
 """Semantic edits of real clips: the same class remap applied to every frame, written through the offline
 pipeline, each frame changed only where its labels changed (see :func:`~.canvas.edit_picture`).
 
->>> # remap_video("street.mp4", "street_labels.mkv", {26: 7}, "spade_street_128", "out/edited.mp4").run()
+Used like this (not run as a doctest: it needs files, a browser or minutes of work)::
+
+    remap_video("street.mp4", "street_labels.mkv", {26: 7}, "spade_street_128", "out/edited.mp4").run()
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@ Python API use), taps its input (so the page shows input | condition | output), 
 :meth:`LiveSession.status` for per-stage figures (fps, latency p50/p95, drops) and fetches the newest
 panels as JPEG. A recording writes the output frames to an MP4 in the studio's folder.
 
->>> # session = LiveSession(job, {"model": "spade_street_128", "input": "synthetic:street"}, "/tmp/studio")
->>> # session.start(); session.status()["figures"]
+Used like this (not run as a doctest: it needs files, a browser or minutes of work)::
+
+    session = LiveSession(job, {"model": "spade_street_128", "input": "synthetic:street"}, "/tmp/studio")
+    session.start(); session.status()["figures"]
 """
 
 from __future__ import annotations
