@@ -10,7 +10,10 @@ source (a watchdog) or an external ``stop_event`` end the run without hanging; t
 every case, so what was written stays playable.
 
 >>> from vidsynth.engine.pipeline import Pipeline
->>> # Pipeline(open_source("dance.mp4"), [PoseExtractor(), DrawPose()], open_sink("pose.mp4")).run()
+>>> from vidsynth.streams import SyntheticClip
+>>> report = Pipeline(SyntheticClip(n_frames=3, width=64, height=48), [lambda f: f], progress=False).run()
+>>> report.frames_out, report.stopped
+(3, 'end')
 """
 
 from __future__ import annotations
@@ -371,8 +374,10 @@ class Pipeline:
     Sources and sinks may be given as specs (``"dance.mp4"``, ``"camera:0"``), stages as plain
     ``frame -> frame`` functions, and the sink as a list (all of them are written).
 
-    >>> # report = Pipeline(open_source("dance.mp4"), [PoseExtractor(), DrawPose()], open_sink("pose.mp4")).run()
-    >>> # print(report.summary())
+    With files and extractors (not run here: it needs a clip and MediaPipe)::
+
+        report = Pipeline("dance.mp4", [PoseExtractor(), DrawPose()], "pose.mp4").run()
+        print(report.summary())
     """
 
     def __init__(

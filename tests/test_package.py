@@ -39,3 +39,13 @@ def test_import_is_cheap():
     from vidsynth.engine import Frame, Pipeline, Stage
 
     assert (vidsynth.Pipeline, vidsynth.Stage, vidsynth.Frame) == (Pipeline, Stage, Frame)
+
+
+def test_no_docstring_example_is_commented_out():
+    """An example is run (``>>> code``) or shown as a literal block; ``>>> # code`` pretends to be checked."""
+    pretending = []
+    for name in _modules():
+        with open(importlib.import_module(name).__file__, encoding="utf-8") as f:
+            source = f.read()
+        pretending += [f"{name}: {line.strip()}" for line in source.splitlines() if line.strip().startswith(">>> # ")]
+    assert pretending == []

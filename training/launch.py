@@ -3,8 +3,10 @@
 Under ``torchrun`` every process calls the same ``run()``; the process group, the device and each
 rank's share of the data follow from the environment, nothing else changes.
 
->>> # from vidsynth.training import run
->>> # run("spade_tiny", data="data/street", out="runs/spade")
+A run (not a doctest: it trains on a data folder)::
+
+    from vidsynth.training import run
+    run("spade_tiny", data="data/street", out="runs/spade")
 """
 
 from __future__ import annotations

@@ -113,7 +113,10 @@ class Trainer:
     :meth:`sample_images`; they read the networks as ``self.G`` / ``self.D`` (DistributedDataParallel
     wrappers under torchrun) and ``self.G_raw`` / ``self.D_raw`` (the modules themselves).
 
-    >>> # trainer = PairedImageTrainer(cfg, gen, dis, dataset, out="runs/x"); trainer.train()
+    A family trainer is used as (not a doctest: it needs networks and a dataset)::
+
+        trainer = PairedImageTrainer(cfg, generator, discriminator, dataset, out="runs/x")
+        trainer.train()
     """
 
     #: loss weights a family uses when the config does not say
