@@ -81,8 +81,11 @@ def body_stats(poses: list[PoseKeypoints], percentile: float = 5.0) -> BodyStats
     a = np.array(rows)
     far, near = np.percentile(a[:, 0], percentile), np.percentile(a[:, 0], 100 - percentile)
     band = max(0.1 * (near - far), 1.0)
-    far_h = a[np.abs(a[:, 0] - far) <= band, 1].max()
-    near_h = a[np.abs(a[:, 0] - near) <= band, 1].max()
+    # the tallest height among the rows near each end (at least the nearest row: few, far-apart rows put
+    # an interpolated percentile more than a band away from every row)
+    far_d, near_d = np.abs(a[:, 0] - far), np.abs(a[:, 0] - near)
+    far_h = a[far_d <= max(band, far_d.min()), 1].max()
+    near_h = a[near_d <= max(band, near_d.min()), 1].max()
     return BodyStats(float(far), float(near), float(far_h), float(near_h), float(np.median(a[:, 2])))
 
 
@@ -124,11 +127,13 @@ class PoseNormalizer(Stage):
     """
 
     def __init__(self, target: BodyStats, source: BodyStats | None = None, key: str = "pose", window: int = 300,
-                 calibration_frames: int | None = None):
+                 calibration_frames: int | None = None, calibration_seconds: float | None = None):
         self.target, self.fixed_source, self.key, self.window = target, source, key, window
-        self.calibration_frames = calibration_frames
+        self.calibration_frames = calibration_frames      # settle after this many frames with ankles
+        self.calibration_seconds = calibration_seconds    # or once this much stream time has passed
         self._seen: list[PoseKeypoints] = []
         self._frozen: BodyStats | None = None
+        self._start: float | None = None
 
     @property
     def calibrated(self) -> bool:
@@ -146,7 +151,10 @@ class PoseNormalizer(Stage):
             if not self._seen:
                 return frame
             source = body_stats(self._seen)
-            if self.calibration_frames is not None and len(self._seen) >= self.calibration_frames:
+            now = float(frame.pts * frame.time_base)
+            self._start = now if self._start is None else self._start
+            if (self.calibration_frames is not None and len(self._seen) >= self.calibration_frames) or (
+                    self.calibration_seconds is not None and now - self._start >= self.calibration_seconds):
                 self._frozen = source
         frame.conditions[self.key] = normalize_pose(pose, source, self.target)
         return frame
@@ -154,3 +162,4 @@ class PoseNormalizer(Stage):
     def reset(self) -> None:
         self._seen = []
         self._frozen = None
+        self._start = None

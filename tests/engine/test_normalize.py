@@ -80,3 +80,9 @@ def test_stats_round_trip_and_bad_values():
         BodyStats.from_dict({"far_ankle": 1})
     with pytest.raises(VidsynthError, match="positive"):
         BodyStats.from_dict({**stats.as_dict(), "far_height": 0})
+
+
+def test_stats_from_few_far_apart_rows():
+    """Two far-apart ankle rows put the 5th percentile more than a band away from both (a real crash)."""
+    stats = body_stats([person(100, 100, 50), person(100, 300, 80), person(100, 300, 80)])
+    assert stats.far_height == 50 and stats.near_height == 80
