@@ -41,13 +41,13 @@ export PYTHONUNBUFFERED=1
 
 # case | its share of TOTAL_S (%) | variants (empty: all, in benchmarks/models.py's order)
 CASES=(
-  "vid2vid_street|22|"
-  "fs_vid2vid_face|18|"
-  "spade|14|"
-  "pix2pixhd|14|"
+  "vid2vid_street|25|"
+  "fs_vid2vid_face|19|"
+  "spade|13|"
+  "pix2pixhd|13|"
   "wc_vid2vid|11|eager fp32,compile fp16 cl ro,eager fp16,eager tf32,eager fp16 cl"
-  "demo:street|11|"
-  "demo:spade|10|"
+  "demo:street|11|eager fp32,eager fp16,eager tf32,eager fp16 cl,eager bf16 cl,compile fp16 cl ro,onnx fp16,onnx fp32,compile bf16 cl ro"
+  "demo:spade|8|eager fp32,eager fp16,eager tf32,eager fp16 cl,eager bf16 cl,compile fp16 cl ro,onnx fp16,onnx fp32,compile bf16 cl ro"
 )
 START=$(date +%s)
 i=0
@@ -96,6 +96,7 @@ with open(out, "w") as f:
     json.dump(merged, f, indent=1, default=str)
 print(f"# wrote {out}: {len(merged['rows'])} rows, {len(merged['incomplete'])} incomplete cases")
 EOF
+$PY -m benchmarks.models --table "$OUT/gpu_models.json" >>"$LOG" 2>&1
 echo "# gpu.sh done in $(( $(date +%s) - START ))s" >>"$LOG"
 tail -n 3 "$LOG"
 rm -rf "$PARTS"

@@ -387,7 +387,9 @@ def bench_case(case_name: str, args, device: str, emit) -> None:
     deadline = time.perf_counter() + args.budget_s
     frames = max(args.warmup + args.timed, args.psnr_frames)
     try:
-        case = build_case(case_name, frames, dev, quick_small=args.small)
+        # weights initialised where they will run: a 347 M-parameter init on the host takes seconds
+        with torch.device(dev) if not case_name.startswith("demo:") else contextlib.nullcontext():
+            case = build_case(case_name, frames, dev, quick_small=args.small)
     except Exception as exc:
         emit({"case": case_name, "error": f"{type(exc).__name__}: {exc}"})
         return
@@ -406,9 +408,9 @@ def bench_case(case_name: str, args, device: str, emit) -> None:
                 raise
             emit({"case": case.name, "variant": name, "error": f"{type(exc).__name__}: {str(exc)[:400]}",
                   "trace": traceback.format_exc(limit=3)[-800:]})
-            if dev.type == "cuda":
-                torch.cuda.empty_cache()
+            release(dev)
             continue
+        release(dev)
         if reference is None:
             baseline_ms, reference = row["ms"], outputs
             row["psnr_db"] = "reference"
@@ -423,6 +425,18 @@ def bench_case(case_name: str, args, device: str, emit) -> None:
         if case.weights == "trained" and isinstance(row.get("psnr_db"), float):
             row["auto_eligible"] = row["psnr_db"] >= PSNR_THRESHOLD
         emit(row)
+
+
+def release(dev) -> None:
+    """Drop the last variant's compiled graphs, CUDA graph pools and cached blocks before the next."""
+    import gc
+
+    import torch
+
+    torch._dynamo.reset()
+    gc.collect()
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 def print_row(row: dict) -> None:
@@ -466,7 +480,13 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (cpu)")
     p.add_argument("--cache-dir", default=None, help="where ONNX graphs / TensorRT engines are kept (default: a temp dir)")
     p.add_argument("--json", default="", help="write every row here (rewritten after each row)")
+    p.add_argument("--table", default="", metavar="JSON", help="print the markdown table of a JSON written by this "
+                   "script or benchmarks/gpu.sh, and exit")
     args = p.parse_args(argv)
+    if args.table:
+        with open(args.table) as f:
+            emit_table(json.load(f))
+        return 0
     import tempfile
 
     import torch
@@ -516,7 +536,8 @@ def main(argv=None) -> int:
 
 
 def emit_table(result: dict) -> None:
-    """A markdown table of the rows on stdout."""
+    """A markdown table of the rows on stdout (rows that failed or were skipped listed after it)."""
+    print(f"machine: {result.get('machine')}; matmul peaks TFLOP/s: {result.get('peaks_tflops')}")
     print("| case | variant | ms/frame | fps | x eager fp32 | PSNR dB (worst frame) | peak GiB | ms / FLOP floor |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for r in result["rows"]:
@@ -525,6 +546,9 @@ def emit_table(result: dict) -> None:
         print(f"| {r['case']} {r.get('size', '')} | {r['variant']} | {r['ms']:.2f} | {r['fps']:.1f} | "
               f"{r['speedup_vs_eager_fp32']:.2f} | {r.get('psnr_db', '')} ({r.get('psnr_worst_frame_db', '')}) | "
               f"{r.get('peak_mem_gib', '')} | {r.get('ms_over_floor', '')} |")
+    for r in result["rows"] + result.get("incomplete", []):
+        if "ms" not in r:
+            print(f"- {r.get('case')} {r.get('variant', '')}: {r.get('error') or r.get('skipped')}")
 
 
 if __name__ == "__main__":
