@@ -43,8 +43,8 @@ from .flow import FlowNetConfig, PairFlowHead, warp
 from .layers import ConvBlock, LinearBlock
 from .registry import register_model
 from .spec import Condition, ModelSpec
-from .vid2vid import (VIDEO_OUTPUTS, EmbedConfig, FedBack, PoseLabelConfig, _get, embed_from_imaginaire, output_size_from_imaginaire,
-                      pose_from_imaginaire, valid_pose_labels)
+from .vid2vid import (VIDEO_OUTPUTS, EmbedConfig, FedBack, PoseLabelConfig, _get, embed_from_imaginaire,
+                      output_size_from_imaginaire, pose_from_imaginaire, valid_pose_labels)
 from .video_layers import HyperResBlock
 from .video_state import TensorDict, empty_history, push_frame
 
