@@ -1,6 +1,7 @@
 """vid2vid trained a few frames per step (``trainer.video.frames_per_backward``, imaginaire's schedule):
 each step goes on from the outputs the step before generated, so with the weights held still the losses
-are those of the whole sequence in one step, every term included."""
+are those of the whole sequence in one step, every term included (also for fs-vid2vid, whose references
+each step encodes again)."""
 
 import pytest
 
@@ -96,3 +97,25 @@ def test_previous_noise_perturbs_the_fed_back_frames_only(street, tmp_path, most
                 # per pixel, neighbours differ as much as two draws do; on a 4×4 grid over 32 pixels, barely
                 step = float((added[..., 1:] - added[..., :-1]).std() / added.std())
                 assert step > 1.2 if grid == 0 else step < 0.3
+
+
+def test_few_shot_steps_per_frame_encode_the_references_for_each_step(tmp_path):
+    # fs-vid2vid's references are encoded into the generator's state with gradients; each step's backward frees
+    # that graph, so every later step encodes them again (the same values: its losses are the one-step ones)
+    from vidsynth.training.synthetic_data import write_puppet_dataset
+
+    data = write_puppet_dataset(str(tmp_path / "puppet"), sequences=1, frames=3, size=SIZE)
+    losses = {}
+    for k in (0, 1):
+        cfg = load_config("fs_vid2vid_pose_tiny")
+        cfg.data.crop_size, cfg.generator["output_size"], cfg.data.resize_short = [SIZE, SIZE], [SIZE, SIZE], SIZE
+        cfg.data.sequence_length = cfg.trainer.video.initial_frames = 3
+        cfg.trainer.video.frames_per_backward = k
+        cfg.trainer.max_iter, cfg.trainer.ema.enabled = 1, False
+        cfg.discriminator["weight_norm"] = "none"
+        for opt in (cfg.gen_opt, cfg.dis_opt):
+            opt.type, opt.lr = "sgd", 0.0
+        losses[k] = run(cfg, data, str(tmp_path / f"run{k}"), progress=False, device="cpu")["losses"]
+    assert {"gen/flow/ref_warp", "gen/flow/warp"} <= set(losses[0])
+    for name, value in losses[0].items():
+        assert losses[1][name] == pytest.approx(value, rel=1e-5, abs=1e-7), name
