@@ -23,6 +23,7 @@ exports for two frames.
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +34,8 @@ from vidsynth.errors import VidsynthError
 
 from .config import RunnerConfig
 from .eager import is_channels_last, resolve_eager_precision
+
+log = logging.getLogger(__name__)
 
 
 class StepRunner:
@@ -97,6 +100,9 @@ class StepRunner:
             options = {k: v for k, v in options.items() if k in ("device", "precision", "channels_last")}
         runner = make_runner(graph, inputs, backend=backend, **options)
         self.runners[phase] = runner
+        if phase >= self.steady_phase:  # what a user asked "auto" for is worth saying; the rest is detail
+            (log.warning if self.config.backend == "auto" else log.info)(
+                "video step (%s): %s", type(self.model).__name__, runner.describe())
         return runner
 
     def _eager_precision(self) -> str:

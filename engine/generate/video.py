@@ -31,6 +31,8 @@ class VideoGeneratorConfig:
     margin: float = 1.4             # subject crop: box growth around the person / face
     on_missing: str = "hold"        # no person/face in a frame: hold the last output | pass the input through
     device: str = "cpu"
+    backend: str = "eager"          # how the step runs (engine/backends: eager | compile | onnx | tensorrt | auto)
+    precision: str = "fp32"         # fp32 | fp16 (cuda) | bf16 | auto
 
 
 class VideoGenerator(Stage):
@@ -66,6 +68,12 @@ class VideoGenerator(Stage):
         self._state = None
         self._last: np.ndarray | None = None
         self.counters = {"generated": 0, "missing_subject": 0}  # reported in the run's metrics
+        self.stepper = None  # the step on another backend or precision (an unavailable one falls back, warning)
+        if self.config.backend != "eager" or self.config.precision != "fp32":
+            from ..backends import StepRunner
+
+            self.stepper = StepRunner(self.model, backend=self.config.backend, device=self.config.device,
+                                      precision=self.config.precision, fallback=True)
 
     @property
     def name(self) -> str:
@@ -129,7 +137,7 @@ class VideoGenerator(Stage):
         p = self.placement(frame, bbox)
         with torch.inference_mode():
             conditions = self.step_conditions(frame, p)
-            out, self._state = self.model.step(conditions, self._state)
+            out, self._state = (self.stepper or self.model).step(conditions, self._state)
         self.after_step(frame, p, out)
         frame.conditions["generated"] = out["image"]
         image = out["image"].float().cpu()

@@ -119,8 +119,7 @@ def build(options: Options):
         generator.update(fit=o.fit, output=o.output_size)
         if spec.kind == "world_consistent":
             generator["save_world"] = o.world_out or (_beside(o.output, ".world.pt") if o.output else None)
-        if o.backend != "eager" or o.precision != "fp32":
-            log.warning("--backend %s --precision %s: video models run eager in fp32 for now", o.backend, o.precision)
+        generator.update(backend=o.backend, precision=o.precision)
     else:
         generator.update(fit="resize" if o.fit == "auto" else o.fit, seed=seed, a2b=o.a2b)
         if run_size is not None:
