@@ -349,3 +349,48 @@ def test_unreadable_inputs_are_clear_errors(tmp_path):
         config_from_imaginaire(other)
     with pytest.raises(VidsynthError, match="no tensors"):
         imaginaire_state_dict({"net_G": {}})
+
+
+# -- parity with imaginaire on every run: its generators' weights, inputs and outputs at unit-test size,
+# recorded with the reference harness (fixtures/record_imaginaire_parity.py); numbers only
+
+PARITY = os.path.join(FIXTURES, "imaginaire_parity.pt")
+
+
+def _ours(name, model, inputs, outputs):
+    """Our model's outputs for imaginaire's forward on the same inputs (its output names)."""
+    if name == "pix2pixhd":
+        return {"fake_images": model(inputs["label"])}
+    if name == "spade":
+        mu, logvar = model.encode_style(inputs["images"])
+        return {"fake_images": model(inputs["label"], outputs["z_used"]), "mu": mu, "logvar": logvar}
+    if name == "unit":
+        return model.training_outputs(inputs["images_a"], inputs["images_b"])
+    if name == "munit":
+        return model.training_outputs(inputs["images_a"], inputs["images_b"],
+                                      style_a_rand=outputs["style_a_rand"], style_b_rand=outputs["style_b_rand"])
+    return model.training_outputs(inputs["images_content"], inputs["images_style"])
+
+
+@pytest.mark.parametrize("case", ["pix2pixHD", "spade", "unit", "munit", "funit"])
+def test_converted_imaginaire_generators_give_imaginaires_outputs(tmp_path, case):
+    recorded = torch.load(PARITY, weights_only=True)[case]
+    yaml_path = tmp_path / f"{case}.yaml"
+    yaml_path.write_text(recorded["settings"])
+    name, cfg = config_from_imaginaire(str(yaml_path))
+    model = build_model(name, cfg)
+    state, used = convert_state(model, recorded["weights"], ema=False)  # the bare generator, as trained
+    load_converted_state(model, state)
+    model.eval()
+    inputs = {k: v.float() if v.dtype == torch.bool else v for k, v in recorded["inputs"].items()}
+    with torch.inference_mode():
+        ours = _ours(name, model, inputs, recorded["outputs"])
+    compared = 0
+    for key, theirs in recorded["outputs"].items():
+        if key not in ours or key == "z_used":
+            continue
+        scale = max(theirs.abs().max().item(), 1e-6)
+        err = (ours[key].double() - theirs.double()).abs().max().item() / scale
+        assert ours[key].shape == theirs.shape and err < 1e-4, (key, err)
+        compared += 1
+    assert compared >= 1 and theirs.abs().max() > 0
