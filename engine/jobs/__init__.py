@@ -33,7 +33,7 @@ import sys
 from types import ModuleType
 
 # one name per module in this folder that is a job (the CLI's subcommands, in this order)
-JOB_MODULES = ["extract", "render", "demo", "talk", "dance", "studio"]
+JOB_MODULES = ["extract", "render", "demo", "talk", "dance", "street", "studio"]
 
 
 def load_job(name: str) -> ModuleType:

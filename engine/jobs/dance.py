@@ -245,19 +245,15 @@ def closing_note(report) -> str | None:
 
 
 def run(options: Options) -> int:
-    """Run the dance pipeline; the closing line adds how many frames had nobody to follow."""
+    """Run the dance pipeline; after the closing line, how many frames had nobody to follow, with a hint."""
     import sys
 
     from . import run_pipeline
 
     pipeline = build(options)
     code = run_pipeline(pipeline, options)
-    report = pipeline.report
-    note = closing_note(report) if report is not None else None
-    if report is not None:
-        line = f"dance: {report.frames_out} frames written"
-        if options.output:
-            line += f" to {options.output}"
-        print(line + (f"; {note}; hint: crop the input closer, or pick a person with --person N" if note else ""),
-              file=sys.stderr)
+    note = closing_note(pipeline.report) if pipeline.report is not None else None
+    if note:
+        print(f"vidsynth: {note}; the dancer holds its last pose there (crop the input closer to the person, or "
+              "pick another with --person N, 0 = leftmost)", file=sys.stderr)
     return code
