@@ -445,8 +445,8 @@ class Pipeline:
                     self._record.check(recipe)  # another input, --what or model: refused before anything is written
                 write_from, seek_to = self._resume_point()
             _call_user(lambda: self.sink.open(info), "open the output", type(self.sink).__name__)
-            if self._record is not None and not self.resume:
-                self._record.start(recipe)
+            if self._record is not None and (not self.resume or self._record.read_recipe() is None):
+                self._record.start(recipe)  # a fresh output (also a --resume with nothing written yet)
             if seek_to > 0:
                 self._seek(seek_to)
         except BaseException:

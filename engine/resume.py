@@ -248,6 +248,8 @@ class ResumeRecord:
     def check(self, recipe: dict) -> None:
         """Refuse to continue an output that another command (input, processing, model, options) made."""
         old = self.read_recipe()
+        if old is None and not self._output_exists():
+            return  # nothing written yet: the run starts from the first frame
         if old is None:
             raise VidsynthError(
                 f"--resume: {self.output} has no resume record ({self.folder.name}/recipe.json), so vidsynth cannot "
@@ -260,6 +262,11 @@ class ResumeRecord:
         if said:
             raise VidsynthError(f"--resume: {self.output} was made by another command: {'; '.join(said)}. Resume "
                                 "with the command that made it, or run without --resume to write it again")
+
+    def _output_exists(self) -> bool:
+        from vidsynth.streams.outputs import partial_path
+
+        return self.output.exists() or partial_path(self.output).exists()
 
     def _write(self, path: Path, write) -> None:
         tmp = path.with_name(f"tmp-{os.getpid()}-{path.name}")

@@ -276,3 +276,12 @@ def test_resume_refuses_an_output_without_a_record(tmp_path, capsys):
     capsys.readouterr()
     assert main(["extract", "--input", clip, "--what", "flow", "--output", str(out), "--no-progress", "--resume"]) == 2
     assert "has no resume record" in capsys.readouterr().err
+
+
+def test_resume_with_nothing_written_yet_starts_from_the_first_frame(tmp_path):
+    clip = "synthetic:clip?n_frames=12&width=64&height=48"
+    out = tmp_path / "flow.mp4"
+    argv = ["extract", "--input", clip, "--what", "flow", "--output", str(out), "--no-progress", "--resume"]
+    assert main(argv) == 0 and len(read_video(out)) == 12
+    assert (tmp_path / ".flow.mp4.resume" / "recipe.json").exists()  # so a later --resume can check it
+    assert main(argv) == 0 and len(read_video(out)) == 12
