@@ -77,8 +77,8 @@ def guard_outputs(outputs: Iterable, inputs: Iterable, overwrite: bool = False, 
     """Refuse outputs that would destroy an input or an existing file, or that another process writes.
 
     ``outputs`` and ``inputs`` are specs as the user typed them (None and non-path specs are ignored).
-    With ``lock`` the outputs' locks are taken now and held until the sink writing them closes (or the
-    process ends), so a second writer is refused before it loads anything.
+    With ``lock`` each output's lock is tried now (and let go again), so a second writer is refused
+    before it loads anything; the sink takes the lock for the run when it opens.
     """
     input_paths = [Path(str(spec)) for spec in inputs if is_path_spec(spec)]
     for spec in outputs:
@@ -110,7 +110,7 @@ def guard_outputs(outputs: Iterable, inputs: Iterable, overwrite: bool = False, 
                     + ", or choose another output"
                 )
         if lock:
-            claim_output(output)
+            probe_output(output)
 
 
 def refuse_input_as_output(output: str | os.PathLike, info) -> None:
@@ -186,6 +186,18 @@ def claim_output(output: str | os.PathLike) -> OutputLock:
         lock.acquire()
         _HELD[key] = lock
     return lock
+
+
+def probe_output(output: str | os.PathLike) -> None:
+    """Refuse ``output`` now if another process holds its lock; hold nothing afterwards.
+
+    Holding the lock from the checks on would keep it past a build that fails later, for as long as the
+    process lives (a notebook, a test session), refusing every other writer of that path meanwhile.
+    """
+    if _resolved(Path(output)) in _HELD:
+        return
+    claim_output(output)
+    release_output(output)
 
 
 def release_output(output: str | os.PathLike) -> None:
