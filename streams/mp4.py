@@ -189,14 +189,17 @@ class Mp4Sink(Sink):
         self.gop = int(self.gop)
         refuse_input_as_output(self.path, info)
         claim_output(self.path)
-        self._resume_from = self.resume_point() if self.resume else 0
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            release_output(self.path)
-            raise VidsynthError(f"cannot create the folder of {self.path}: {exc}; choose a writable path") from None
-        if self._resume_from > 0:
-            self._open_resumed()
+            self._resume_from = self.resume_point() if self.resume else 0
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise VidsynthError(f"cannot create the folder of {self.path}: {exc}; choose a writable path") from None
+            if self._resume_from > 0:
+                self._open_resumed()
+        except BaseException:
+            release_output(self.path)  # nothing will be written: the next writer may have the path
+            raise
 
     def _container_options(self) -> dict:
         return {"movflags": MOVFLAGS, "flush_packets": "1"}
