@@ -227,6 +227,18 @@ def _innermost(source):
     return source
 
 
+def _output_name(sink) -> str | None:
+    """Where a sink wrote, in words (None for a sink that keeps nothing); never runs a property."""
+    kind = type(sink).__name__
+    if kind == "BrowserPreviewSink":
+        return "the browser preview"
+    if kind == "WindowSink":
+        return "the window"
+    own = vars(sink)
+    where = own.get("path") or own.get("folder") or own.get("url")
+    return None if where is None else str(where)
+
+
 def closing_line(report, source=None, sink=None, stages=()) -> str:
     """One line saying what a run wrote: per output its frames and seconds (and audio), then the drops,
     frames lost to corrupt packets, frames without a subject, the speed and the backend that ran.
@@ -239,9 +251,7 @@ def closing_line(report, source=None, sink=None, stages=()) -> str:
     """
     parts = []
     for leaf in _leaves(sink) if sink is not None else []:
-        name = getattr(leaf, "path", None) or getattr(leaf, "folder", None) or getattr(leaf, "url", None)
-        if name is None and type(leaf).__name__ == "BrowserPreviewSink" and getattr(leaf, "_server", None) is None:
-            name = "the browser preview"
+        name = _output_name(leaf)
         if name is None:
             continue
         what = f"{name}: {getattr(leaf, 'frames_written', report.frames_out)} frames"

@@ -145,3 +145,23 @@ def test_the_sinks_refuse_to_write_over_the_file_they_read(tmp_path, write_clip)
     with pytest.raises(VidsynthError, match="it is the input"):
         ImageFolderSink(frames).open(ImageFolderSource(frames).open())
     assert sorted(p.name for p in frames.iterdir()) == ["a.png", "b.png"]
+
+
+def test_the_closing_line_names_every_output_and_the_run_figures(tmp_path):
+    from vidsynth.engine import FunctionStage, Pipeline
+    from vidsynth.streams.browser import BrowserPreviewSink
+    from vidsynth.streams.mp4 import Mp4Sink
+    from vidsynth.streams.null import NullSink
+    from vidsynth.streams.outputs import closing_line
+    from vidsynth.streams.timing import FrameRange
+
+    out = tmp_path / "out.mp4"
+    source = FrameRange(SyntheticClip(n_frames=30, width=64, height=48, fps=30), frames=12)
+    sinks = [Mp4Sink(out), BrowserPreviewSink(), NullSink()]
+    stage = FunctionStage(lambda f: f, name="identity")
+    stage.backend = "eager"
+    pipeline = Pipeline(source, [stage], sinks, progress=False)
+    report = pipeline.run()
+    line = closing_line(report, pipeline.source, pipeline.sink, pipeline.stages)
+    assert line == (f"vidsynth: wrote {out}: 12 frames, 0.40 s; the browser preview: 12 frames "
+                    f"(offline, {report.fps:.1f} fps, 0 dropped, backend eager)")
