@@ -190,7 +190,7 @@ class VideoFileSource(Source):
         sent: list[int] = []  # pts of every packet given to the decoder
         came_out: set[int] = set()  # pts of every frame it gave back
         index = 0
-        last_pts = first_pts = None
+        last_pts = None
         demux_errors = 0
         try:
             packets = container.demux(stream)
@@ -222,8 +222,6 @@ class VideoFileSource(Source):
                     pts = vframe.pts
                     if pts is None:  # raw streams without timestamps: count frames at the nominal rate
                         pts = 0 if last_pts is None else last_pts + default_step
-                    if first_pts is None:
-                        first_pts = pts
                     last_pts = pts
                     if index >= self._start:
                         yield Frame(
