@@ -37,6 +37,8 @@ class UrlSource(Source):
     Opening gives up after ``open_timeout`` seconds and a stalled stream after ``read_timeout`` seconds,
     each with a :class:`VidsynthError` (never a hang). ``options`` go to FFmpeg (e.g.
     ``{"rtsp_transport": "tcp"}``); ``format`` forces the demuxer (e.g. ``"mpegts"`` for raw UDP).
+    A packet that arrives damaged (a lost UDP datagram, a corrupt slice) is skipped and counted
+    (``corrupt_packets``), as FFmpeg does; only a stream that stops sending ends the run.
 
     >>> src = UrlSource("rtsp://192.168.1.20/stream", open_timeout=3)  # doctest: +SKIP
     """
@@ -57,6 +59,8 @@ class UrlSource(Source):
         self._container = None
         self._frames = None
         self._first = None
+        self.corrupt_packets = 0
+        self.counters: dict = {}
 
     def open(self) -> StreamInfo:
         av = require("av", "reading network streams")
@@ -76,7 +80,7 @@ class UrlSource(Source):
             raise VidsynthError(f"expected a video stream at {self.url}, found no video in it; check the URL")
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
-        self._frames = self._container.decode(stream)
+        self._frames = self._decoded(av, stream)
         self._first = self._next()
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(30)
         return StreamInfo(
@@ -87,6 +91,33 @@ class UrlSource(Source):
             live=True,
             extra={"url": self.url, "codec": stream.codec_context.name},
         )
+
+    def _decoded(self, av, stream):
+        """The stream's frames; damaged packets are skipped and counted, a stream that stops is an error."""
+        packets = self._container.demux(stream)
+        damaged_in_a_row = 0
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.InvalidDataError:
+                packets = self._container.demux(stream)  # read on after the damaged stretch
+                frames = None
+            else:
+                try:
+                    frames = packet.decode()
+                except av.InvalidDataError:
+                    frames = None
+            if frames is None:
+                self.corrupt_packets += 1
+                self.counters["corrupt_packets"] = self.corrupt_packets
+                damaged_in_a_row += 1
+                if damaged_in_a_row > 200:  # nothing but damage: this is not a stream to decode
+                    raise av.InvalidDataError(1094995529, "every packet is damaged")
+                continue
+            damaged_in_a_row = 0
+            yield from frames
 
     def _next(self):
         av = require("av")

@@ -43,3 +43,14 @@ def test_strict_stops_at_the_corrupt_packet_after_the_frames_before_it(damaged):
             kept.append(frame)
     assert [read_stamp(f.image) for f in kept] == list(range(len(kept))) and len(kept) >= number - 3
     assert "--strict" in str(caught.value)
+
+
+def test_a_stream_with_a_damaged_packet_goes_on(damaged):
+    from vidsynth.streams.url import UrlSource
+
+    path, _, _ = damaged
+    source = UrlSource(str(path))  # any address FFmpeg opens; a local file stands in for the network here
+    source.open()
+    frames = list(source)
+    source.close()
+    assert len(frames) == N_FRAMES - 1 and source.corrupt_packets == 1
