@@ -263,9 +263,10 @@ def closing_line(report, source=None, sink=None, stages=()) -> str:
             what += f", {audio}"
         parts.append(what)
     figures = [report.mode, f"{report.fps:.1f} fps", f"{report.dropped} dropped"]
-    lost = getattr(_innermost(source), "lost", None) if source is not None else None
+    origin = _innermost(source) if source is not None else None
+    lost = len(getattr(origin, "lost", None) or []) or getattr(origin, "corrupt_packets", 0)
     if lost:
-        figures.append(f"{len(lost)} lost to corrupt packets")
+        figures.append(f"{lost} lost to corrupt packets")
     missing = max([int((s.get("counters") or {}).get(key, 0) or 0) for s in (report.stages or {}).values()
                    if isinstance(s, dict) for key in SUBJECT_COUNTERS] or [0])
     if missing:
