@@ -116,17 +116,16 @@ def reference_faces(reference: str) -> list:
 def build(options: Options):
     """The talking head's Pipeline; the options and files are checked before the model loads."""
     from vidsynth.errors import VidsynthError
-    from vidsynth.networks.model_file import read_model_info
-
     from ..extract.face_track import FaceCropConvention, FaceFromArrays, FaceTracker
     from ..pipeline import Pipeline
     from ..presets import looks_live, open_input, output_sinks
     from ..render import load_generator
     from ..retarget import RelativeRetarget
     from ..talking_head import TalkingHeadGenerator
+    from .models import describe_model_file
 
     path = _check(options)
-    few_shot = read_model_info(path)["model"] == "fs_vid2vid"
+    few_shot = describe_model_file(path)[0].references  # what the model needs, from its metadata
     references = None
     if few_shot:
         if options.reference is None:
