@@ -285,3 +285,50 @@ def test_resume_with_nothing_written_yet_starts_from_the_first_frame(tmp_path):
     assert main(argv) == 0 and len(read_video(out)) == 12
     assert (tmp_path / ".flow.mp4.resume" / "recipe.json").exists()  # so a later --resume can check it
     assert main(argv) == 0 and len(read_video(out)) == 12
+
+
+@pytest.mark.xfail(strict=True, reason="the world's state_dict compacts its points into new slots, so the guidance "
+                   "after a restore differs slightly (frame 43: 91 % of pixels, up to 22 levels); wc resume is not "
+                   "exact yet")
+def test_a_stopped_world_consistent_render_resumes_with_its_world(tmp_path, monkeypatch):
+    """wc-vid2vid's world (the coloured points its guidance comes from) is restored from the snapshot: the
+    resumed render equals an uninterrupted one."""
+    import threading
+
+    import torch
+
+    from vidsynth.engine.generate.world import WorldConsistentGenerator
+    from vidsynth.engine.render import render
+    from vidsynth.networks.model_file import save_model
+    from vidsynth.networks.wc_vid2vid import WCVid2VidConfig, WCVid2VidGenerator
+
+    torch.manual_seed(0)
+    save_model(WCVid2VidGenerator(WCVid2VidConfig.tiny(label_channels=35)), tmp_path / "wc.safetensors")
+    spec = "synthetic:street?frames=50&width=64&height=32&fps=5"  # segments of 10 frames
+
+    def run(out, stop_at=None, resume=False):
+        stop = threading.Event()
+        if stop_at is not None:
+            after = WorldConsistentGenerator.after_step
+
+            def after_step(self, frame, placement, outputs):
+                after(self, frame, placement, outputs)
+                if frame.index == stop_at:
+                    stop.set()  # a graceful stop, as Ctrl-C: the frames read are written, the output closed
+
+            monkeypatch.setattr(WorldConsistentGenerator, "after_step", after_step)
+        render(str(tmp_path / "wc.safetensors"), spec, output=str(out), progress=False, resume=resume,
+               stop_event=stop).run()
+        monkeypatch.undo()
+
+    out, reference = tmp_path / "stopped.mp4", tmp_path / "reference.mp4"
+    run(out, stop_at=36)
+    written = len(read_video(partial_path(out) if partial_path(out).exists() else out))
+    assert 36 < written < 50 and (tmp_path / ".stopped.mp4.resume" / "state-00000030-01.pt").exists() or \
+        any(p.name.startswith("state-00000030") for p in (tmp_path / ".stopped.mp4.resume").iterdir())
+    run(out, resume=True)
+    run(reference)
+    resumed, uninterrupted = read_video(out), read_video(reference)
+    assert len(resumed) == len(uninterrupted) == 50
+    for k, (a, b) in enumerate(zip(resumed, uninterrupted)):
+        np.testing.assert_array_equal(a.image, b.image, err_msg=f"frame {k} (stopped after {written})")
