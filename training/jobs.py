@@ -206,9 +206,31 @@ def _timed_trainer(base, deadline: float | None, preview_every_s: float, checkpo
     every ``checkpoint_every_s``."""
 
     class TimedTrainer(base):
+        def train(self):
+            # with a time budget the bar counts seconds (an iteration count is not known in advance)
+            self._time_bar = None
+            if deadline is not None and self.progress and self.info.is_main:
+                from tqdm import tqdm
+
+                self.progress = False
+                self._time_bar = tqdm(total=max(1, round(deadline - time.monotonic())), unit="s",
+                                      desc=f"train {self.cfg.model}", dynamic_ncols=True,
+                                      bar_format="{l_bar}{bar}| {elapsed} of the budget, {remaining} left{postfix}")
+            try:
+                super().train()
+            finally:
+                if self._time_bar is not None:
+                    self._time_bar.close()
+
         def _log_images(self, batch):
             super()._log_images(batch)
             now = time.monotonic()
+            bar = getattr(self, "_time_bar", None)
+            if bar is not None:
+                bar.n = min(bar.total, bar.total - max(0, round(deadline - now)))
+                losses = {k.split("/")[0][0] + ":" + k.split("/")[1][:6]: f"{v:.3f}"
+                          for k, v in self.last_losses.items() if k.endswith("total")}
+                bar.set_postfix({"it": self.iteration, **losses})
             if not hasattr(self, "_clock"):
                 self._clock = {"preview": now, "checkpoint": now}
             if self.info.is_main and now - self._clock["preview"] >= preview_every_s:
