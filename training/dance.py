@@ -243,3 +243,31 @@ def train_dance(target: str, out: str, minutes: float = 30.0, device: str | None
                    "stats": data.stats.as_dict()}, f, indent=1)
     data.iterations = result["iteration"]
     return data
+
+
+# -- `vidsynth train --job dance` (the shared framework in training/jobs.py) -----------------------------
+
+
+def _hw(size: int) -> tuple[int, int]:
+    """The body crop's (H, W) for a model side of ``size`` px: 4:3 upright, multiples of 16."""
+    h = max(32, int(size) // 16 * 16)
+    return h, max(16, int(round(h * 0.75 / 16)) * 16)
+
+
+def prepare_job(target: str, data_dir: str, size: int, max_frames: int | None = None) -> dict:
+    data = prepare_dance_data(target, data_dir, size=_hw(size), frames=range(max_frames) if max_frames else None)
+    data.poses = {}
+    return {"data": data, "frames": data.posed}
+
+
+def _register() -> None:
+    from .jobs import TrainingJob, register_job
+
+    register_job(TrainingJob(
+        "dance", prepare_job, lambda device, minutes, size: dance_config(_hw(size), device),
+        lambda prepared, size: prepared["data"].job_metadata(_hw(size), prepared["data"].thumbnail),
+        default_size=lambda device: DANCE_SIZE[0] if device.startswith("cuda") else CPU_DANCE_SIZE[0],
+        help="a personal dancer from one person's footage"))
+
+
+_register()
