@@ -342,13 +342,15 @@ def run_variant(case: Case, device: str, name: str, options: dict, tf32: bool, a
         row["build_s"] = round(time.perf_counter() - start, 2)
         row["ran_as"] = stream.describe()
         timed = frames[warm:][: args.timed]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for c in timed:
             out = stream.frame(c)
         sync(dev)
-        seconds = time.perf_counter() - t0
+        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     row["timed_frames"] = len(timed)
     row["ms"] = round(1000 * seconds / max(1, len(timed)), 3)
+    # CPU seconds of this process per frame: on a shared CPU, what other processes' load disturbs least
+    row["cpu_ms"] = round(1000 * cpu_seconds / max(1, len(timed)), 3)
     row["fps"] = round(1000 / row["ms"], 2) if row["ms"] > 0 else None
     if dev.type == "cuda":
         row["peak_mem_gib"] = round((torch.cuda.max_memory_allocated(dev) - base_mem) / 2 ** 30, 3)
@@ -440,7 +442,7 @@ def print_row(row: dict) -> None:
         print(f"  {row.get('case', ''):18s} {row.get('variant', ''):22s} {row.get('error') or row.get('skipped')}",
               file=sys.stderr, flush=True)
         return
-    print(f"  {row['case']:18s} {row['variant']:22s} {row['ms']:9.2f} ms {row['fps']:8.1f} fps "
+    print(f"  {row['case']:18s} {row['variant']:22s} {row['ms']:9.2f} ms (cpu {row['cpu_ms']:.1f}) {row['fps']:8.1f} fps "
           f"x{row.get('speedup_vs_eager_fp32')}  psnr {row.get('psnr_db')} dB  "
           f"mem {row.get('peak_mem_gib')} GiB  floor {row.get('flop_floor_ms')} ms  "
           f"build {row['build_s']:.1f}s  [{row['ran_as']}]", file=sys.stderr, flush=True)
