@@ -10,6 +10,8 @@ $(BIN)/vidsynth: requirements.txt setup.py
 		(apt-get update -qq && apt-get install -y -qq libusb-1.0-0) || true
 	@command -v apt-get >/dev/null && ! command -v chromedriver >/dev/null && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) || true  # the studio's browser tests
+	@command -v apt-get >/dev/null && [ ! -f /usr/share/doc/opencv-doc/examples/data/vtest.avi ] && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq opencv-doc) || true  # real clips: vtest.avi (people walking), Megamind.avi
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt

@@ -37,7 +37,7 @@ def tiny_dancer(path, with_job=True):
 def clip(tmp_path_factory):
     """The first 12 frames of vtest.avi (several people walking, 768x576) as an MP4."""
     if not os.path.isfile(VTEST):
-        pytest.skip(f"real multi-person clip {VTEST} missing: apt-get install opencv-doc")
+        pytest.fail(f"real multi-person clip {VTEST} missing: `make setup` installs Debian's opencv-doc, which ships it")
     import cv2
 
     path = str(tmp_path_factory.mktemp("dance") / "people.mp4")

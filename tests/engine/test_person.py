@@ -80,17 +80,18 @@ def _frames(path, count):
         yield Frame(index=i, pts=i, time_base=Fraction(1, 10), image=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
-needs_vtest = pytest.mark.skipif(not os.path.isfile(VTEST), reason=f"real multi-person clip {VTEST} missing: "
-                                 "apt-get install opencv-doc")
+def _require_vtest() -> None:
+    if not os.path.isfile(VTEST):
+        pytest.fail(f"real multi-person clip {VTEST} missing: `make setup` installs Debian's opencv-doc, which ships it")
 
 
-@needs_vtest
 @pytest.mark.parametrize("choose", ["largest", "central"])
 def test_real_multi_person_clip_keeps_one_person(choose):
     """vtest.avi: six to eight people walk across a campus; legacy MediaPipe Pose alone finds nobody on
     the full frame. The chosen person is posed on most frames and their box never jumps: from one posed
     frame to the next it moves less than a third of their height (people here are a body height or more
     apart, and walk about a tenth of one per frame)."""
+    _require_vtest()
     stage = PersonPoseExtractor(PersonPoseConfig(choose=choose))
     stage.open()
     boxes = []
