@@ -10,8 +10,8 @@ budget, resumes, and writes the model file with the job metadata.
 
 ``talk`` is defined here; ``dance`` and ``street`` register themselves the same way.
 
->>> sorted(JOBS)[:1]
-['talk']
+>>> 'talk' in JOBS
+True
 
 Used like this (not run as a doctest: it needs files, a browser or minutes of work)::
 
