@@ -58,6 +58,10 @@ class MediaPipeStage(Stage):
 
     purpose = "MediaPipe"  # what the solution is for, in the missing-mediapipe message
     tracks = True          # the solution tracks between frames: reset it on a discontinuity
+    # Holistic's face landmarks depend on earlier frames even when it detects on every frame (measured: up
+    # to 0.44 px apart from a graph that starts mid-stream, still 0.01-0.04 px ten frames later), so a
+    # resumed output can only equal an uninterrupted one if such a stage re-runs the stream from its start
+    history_in_static_mode = False
 
     def __init__(self, config):
         self.config = config
@@ -92,13 +96,18 @@ class MediaPipeStage(Stage):
             self._solution = None
 
 
+REPLAY_FROM_START = 1 << 40  # warm-up frames meaning: a resume re-runs the stage from the first frame
+
+
 def detect_per_frame(stages) -> bool:
     """Switch the MediaPipe stages among ``stages`` that track between frames to detection on every frame.
 
     MediaPipe's tracking state cannot be saved, so an output that can be resumed (an MP4 written in
     closed segments) is extracted this way, with our own landmark smoother (whose state is saved) in the
-    place of MediaPipe's: the resumed output then equals an uninterrupted one. Returns True when a stage
-    was switched (the caller adds the smoother). Call before the stages open.
+    place of MediaPipe's: the resumed output then equals an uninterrupted one. A stage whose per-frame results
+    still depend on earlier frames (``history_in_static_mode``: Holistic's face) re-runs the stream from its
+    first frame on a resume, which is slower but exact. Returns True when a stage was switched (the caller
+    adds the smoother). Call before the stages open.
     """
     switched = False
     for stage in stages:
@@ -107,4 +116,6 @@ def detect_per_frame(stages) -> bool:
             config.static_image_mode = True
             stage.tracks = False
             switched = True
+            if stage.history_in_static_mode:
+                stage.warmup_frames = REPLAY_FROM_START
     return switched

@@ -76,6 +76,7 @@ class PoseExtractor(MediaPipeStage):
     """
 
     purpose = "pose extraction"
+    history_in_static_mode = True  # Holistic's face points (see MediaPipeStage)
 
     def __init__(self, config: PoseExtractorConfig | None = None, **overrides):
         super().__init__(config or PoseExtractorConfig(**overrides))

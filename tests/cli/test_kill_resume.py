@@ -223,19 +223,12 @@ def uninterrupted(tmp_path_factory):
     return get
 
 
-_POSE_EXTRACT_GAP = pytest.mark.xfail(
-    strict=True, reason="known gap: a pose extraction resumed from its frame-30 snapshot differs from frame 40 on "
-    "(the restored smoother or the re-seeked photo-pan source does not replay exactly); renders resume exactly")
-
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM], ids=["SIGKILL", "SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("job", ["street", "pose", "extract_pose"])
-def test_a_stopped_stateful_run_resumes_frame_identical_to_an_uninterrupted_one(request, tmp_path, uninterrupted, job,
-                                                                                signum):
+def test_a_stopped_stateful_run_resumes_frame_identical_to_an_uninterrupted_one(tmp_path, uninterrupted, job, signum):
     """vid2vid's step state, the subject crop, the held frame and the landmark smoother are restored from
     their snapshots (MediaPipe detects on every frame), so every resumed frame equals the uninterrupted run's."""
-    if job == "extract_pose" and signum == signal.SIGKILL:
-        request.applymarker(_POSE_EXTRACT_GAP)
     out = tmp_path / f"{job}.mp4"
     _stop_midway(RESUMABLE[job], out, signum, SLOWED[job], at_least=40)
     record = tmp_path / f".{job}.mp4.resume"
