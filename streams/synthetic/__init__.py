@@ -11,12 +11,15 @@ beside it.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-from typing import Callable
+from fractions import Fraction
+from typing import Callable, Iterator
 
 from vidsynth.errors import VidsynthError
 
-from ..base import Source
+from ..base import Source, StreamInfo
+from ..frame import Frame
 
 _FACTORIES: dict[str, Callable[..., Source]] = {}
 
@@ -41,6 +44,43 @@ def config_factory(name: str, config_cls: type, source_cls: type) -> Callable[..
         return source_cls(config_cls(**options))
 
     return factory
+
+
+class WorldSource(Source):
+    """A procedural world as a stream source: subclasses name the world class (built from ``config``, with
+    ``len()`` and ``frame(index) -> dict``), its config class and the frame dict's keys that become
+    conditions; the dict's ``image`` is the picture."""
+
+    name: str = "world"
+    config_cls: type
+    world_cls: type
+    condition_keys: tuple[str, ...] = ()
+
+    def __init__(self, config=None, **overrides):
+        config = config or self.config_cls()
+        self.config = dataclasses.replace(config, **overrides) if overrides else config
+        self.world = self.world_cls(self.config)
+        self._start = 0
+
+    def open(self) -> StreamInfo:
+        cfg = self.config
+        rate = Fraction(cfg.fps)
+        return StreamInfo(width=cfg.width, height=cfg.height, rate=rate, time_base=1 / rate,
+                          frame_count=len(self.world), live=False)
+
+    def seek(self, index: int) -> None:
+        if not 0 <= index <= len(self.world):
+            raise VidsynthError(f"{self.name}: expected a seek index in [0, {len(self.world)}], found {index}")
+        self._start = index
+
+    def __iter__(self) -> Iterator[Frame]:
+        tb = Fraction(1, self.config.fps)
+        start = self._start
+        for index in range(start, len(self.world)):
+            f = self.world.frame(index)
+            yield Frame(index=index, pts=index, time_base=tb, image=f["image"],
+                        conditions={k: f[k] for k in self.condition_keys},
+                        discontinuity=index == start, duration=1)
 
 
 def synthetic_names() -> list[str]:

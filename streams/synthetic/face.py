@@ -31,16 +31,13 @@ motion), ``approach`` (moves the head toward the camera and back: the face grows
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from fractions import Fraction
-from typing import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
 from vidsynth.errors import VidsynthError
 
-from ..base import Source, StreamInfo
-from ..frame import Frame
+from . import WorldSource, config_factory, register_synthetic
 
 # dlib-68 groups
 JAW = tuple(range(0, 17))
@@ -361,7 +358,7 @@ class FaceWorld:
         return self._backdrop.copy()
 
 
-class FaceSource(Source):
+class FaceSource(WorldSource):
     """The talking head as a stream source: frames with image = RGB and conditions ``face`` ((68, 3)
     array) and ``face_mask``.
 
@@ -371,33 +368,10 @@ class FaceSource(Source):
     ([0, 1, 2], ['face', 'face_mask'])
     """
 
-    def __init__(self, config: FaceConfig | None = None, **overrides):
-        config = config or FaceConfig()
-        self.config = replace(config, **overrides) if overrides else config
-        self.world = FaceWorld(self.config)
-        self._start = 0
+    name = "face"
+    config_cls = FaceConfig
+    world_cls = FaceWorld
+    condition_keys = ("face", "face_mask")
 
-    def open(self) -> StreamInfo:
-        cfg = self.config
-        rate = Fraction(cfg.fps)
-        return StreamInfo(width=cfg.width, height=cfg.height, rate=rate, time_base=1 / rate,
-                          frame_count=len(self.world), live=False)
-
-    def seek(self, index: int) -> None:
-        if not 0 <= index <= len(self.world):
-            raise VidsynthError(f"face: expected a seek index in [0, {len(self.world)}], found {index}")
-        self._start = index
-
-    def __iter__(self) -> Iterator[Frame]:
-        tb = Fraction(1, self.config.fps)
-        start = self._start
-        for index in range(start, len(self.world)):
-            f = self.world.frame(index)
-            yield Frame(index=index, pts=index, time_base=tb, image=f["image"],
-                        conditions={"face": f["face"], "face_mask": f["face_mask"]},
-                        discontinuity=index == start, duration=1)
-
-
-from . import config_factory, register_synthetic  # noqa: E402  (the registry imports nothing of ours)
 
 register_synthetic("face", config_factory("face", FaceConfig, FaceSource))

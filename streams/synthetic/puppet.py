@@ -28,16 +28,13 @@ Per frame (:meth:`PuppetWorld.frame`):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from fractions import Fraction
-from typing import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
 from vidsynth.errors import VidsynthError
 
-from ..base import Source, StreamInfo
-from ..frame import Frame
+from . import WorldSource, config_factory, register_synthetic
 
 # BODY_25 indices
 NOSE, NECK, RSHO, RELB, RWRI, LSHO, LELB, LWRI, MIDHIP, RHIP, RKNE, RANK, LHIP, LKNE, LANK = range(15)
@@ -295,7 +292,7 @@ def _face(center: np.ndarray, up: np.ndarray, radius: float) -> np.ndarray:
     return center + (_UNIT_FACE[:, :1] * right[None] + _UNIT_FACE[:, 1:] * down[None]) * radius * 0.8
 
 
-class PuppetSource(Source):
+class PuppetSource(WorldSource):
     """The puppet as a stream source: frames with image = RGB and conditions ``pose`` (the dict of
     keypoint arrays above) and ``person_mask``.
 
@@ -305,33 +302,10 @@ class PuppetSource(Source):
     ([0, 1, 2], ['person_mask', 'pose'])
     """
 
-    def __init__(self, config: PuppetConfig | None = None, **overrides):
-        config = config or PuppetConfig()
-        self.config = replace(config, **overrides) if overrides else config
-        self.world = PuppetWorld(self.config)
-        self._start = 0
+    name = "puppet"
+    config_cls = PuppetConfig
+    world_cls = PuppetWorld
+    condition_keys = ("pose", "person_mask")
 
-    def open(self) -> StreamInfo:
-        cfg = self.config
-        rate = Fraction(cfg.fps)
-        return StreamInfo(width=cfg.width, height=cfg.height, rate=rate, time_base=1 / rate,
-                          frame_count=len(self.world), live=False)
-
-    def seek(self, index: int) -> None:
-        if not 0 <= index <= len(self.world):
-            raise VidsynthError(f"puppet: expected a seek index in [0, {len(self.world)}], found {index}")
-        self._start = index
-
-    def __iter__(self) -> Iterator[Frame]:
-        tb = Fraction(1, self.config.fps)
-        start = self._start
-        for index in range(start, len(self.world)):
-            f = self.world.frame(index)
-            yield Frame(index=index, pts=index, time_base=tb, image=f["image"],
-                        conditions={"pose": f["pose"], "person_mask": f["person_mask"]},
-                        discontinuity=index == start, duration=1)
-
-
-from . import config_factory, register_synthetic  # noqa: E402  (the registry imports nothing of ours)
 
 register_synthetic("puppet", config_factory("puppet", PuppetConfig, PuppetSource))
