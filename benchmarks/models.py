@@ -337,14 +337,14 @@ def run_variant(case: Case, device: str, name: str, options: dict, tf32: bool, a
     warm = min(args.warmup, len(frames) - 1)
     with torch.inference_mode():
         for c in frames[:warm]:  # warm-up phases, compilation of the steady phase, autotuning
-            out = stream.frame(c)
+            stream.frame(c)
         sync(dev)
         row["build_s"] = round(time.perf_counter() - start, 2)
         row["ran_as"] = stream.describe()
         timed = frames[warm:][: args.timed]
         t0, c0 = time.perf_counter(), time.process_time()
         for c in timed:
-            out = stream.frame(c)
+            stream.frame(c)
         sync(dev)
         seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     row["timed_frames"] = len(timed)

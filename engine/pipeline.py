@@ -232,7 +232,7 @@ class ProcessStage(Stage):
             raise VidsynthError(f"the process running {self._name} closed its pipe during {what}") from None
 
     def _raise(self, reply, index):
-        kind, message, user = reply[0], reply[1], reply[2] if len(reply) > 2 else False
+        message, user = reply[1], reply[2] if len(reply) > 2 else False
         if user:
             raise VidsynthError(message)
         raise RuntimeError(f"{message} (in the process running {self._name}, frame {index})")

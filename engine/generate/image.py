@@ -16,7 +16,7 @@ from vidsynth.errors import VidsynthError
 from ..fitting import Placement
 from ..stage import Stage
 from ..tensors import image_to_tensor, tensor_to_image
-from .inputs import InputEncoder, input_kind
+from .inputs import InputEncoder
 
 
 @dataclass

@@ -88,7 +88,7 @@ def wait_renders(driver, image_id: str, count: int, timeout: float = 30.0) -> No
 def settle(driver, image_id: str = "canvas-output", timeout: float = 30.0) -> int:
     """Wait until every change painted so far is on screen (no render pending); returns the render count."""
     wait_for(driver, "!studio.canvas.busy && !studio.canvas.again && "
-             f"studio.canvas.renderedFor === studio.canvas.changedAt", timeout, "the canvas settling")
+             "studio.canvas.renderedFor === studio.canvas.changedAt", timeout, "the canvas settling")
     return renders(driver, image_id)
 
 

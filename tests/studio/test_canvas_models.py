@@ -8,7 +8,6 @@ import urllib.error
 import urllib.request
 
 import numpy as np
-import pytest
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "networks", "fixtures")
 SPADE = os.path.join(FIXTURES, "spade.safetensors")  # 5 classes, a style encoder
