@@ -29,6 +29,7 @@ from typing import Callable
 
 import numpy as np
 
+from vidsynth.engine.devices import check_device
 from vidsynth.errors import VidsynthError
 
 
@@ -289,9 +290,7 @@ def train_job(job: str, target: str, out: str, minutes: float | None = None, dev
         raise VidsynthError(f"--minutes must be > 0; found {minutes}")
     if size is not None and not 32 <= size <= 1024:
         raise VidsynthError(f"--size must be between 32 and 1024 pixels; found {size}")
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise VidsynthError(f"--device {device} asked for a GPU but torch sees none; use --device cpu")
+    device = check_device(device) if device else ("cuda" if torch.cuda.is_available() else "cpu")
     folder = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(folder):
         raise VidsynthError(f"cannot write {out!r}: folder {folder!r} does not exist")

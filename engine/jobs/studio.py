@@ -63,14 +63,9 @@ def build(options: Options):
         raise VidsynthError(f"--port must be between 0 and 65535, found {options.port}")
     if options.max_upload_mb <= 0:
         raise VidsynthError(f"--max-upload-mb must be above 0, found {options.max_upload_mb:g}")
-    if not (options.device == "cpu" or options.device.startswith("cuda")):
-        raise VidsynthError(f"--device must be cpu or cuda[:N], found {options.device!r}")
-    if options.device.startswith("cuda"):
-        import torch
+    from vidsynth.engine.devices import check_device
 
-        if not torch.cuda.is_available():
-            raise VidsynthError(f"--device {options.device}: this machine has no CUDA GPU that torch can use; "
-                                "run the studio with --device cpu")
+    check_device(options.device)
     return Studio(StudioConfig(host=options.host, port=options.port, workdir=options.workdir, device=options.device,
                                max_upload_mb=options.max_upload_mb))
 
